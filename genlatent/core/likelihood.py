@@ -1,0 +1,90 @@
+"""The one likelihood contract: per-example log p(x) in nats, labelled with what it is.
+
+Every family returns a `LogLikelihood`; a summary over a data set is a mean with
+its standard error. No number leaves the library without its estimator and kind,
+because an exact value, a lower bound and a stochastic estimate are not
+comparable as if they were the same thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+
+class Kind(str, enum.Enum):
+  """What kind of number a log-likelihood is."""
+
+  EXACT = "exact"
+  LOWER_BOUND = "lower bound"
+  ESTIMATE = "estimate"
+
+
+@struct.dataclass
+class LogLikelihood:
+  """Per-example log p(x).
+
+  Attributes:
+    values: [B] float, nats per example.
+    estimator: the estimator's name, e.g. `exact`, `elbo`, `iwae-50`,
+      `importance-5000`, `ais-100x14500`, `parzen`.
+    kind: exact, lower bound, or stochastic estimate.
+  """
+
+  values: jax.Array
+  estimator: str = struct.field(pytree_node=False)
+  kind: Kind = struct.field(pytree_node=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+  """A data-set summary of a `LogLikelihood`: mean ± standard error, nats/example."""
+
+  mean: float
+  stderr: float
+  count: int
+  estimator: str
+  kind: Kind
+
+  def bits_per_dim(self, num_dims: int) -> float:
+    """-mean log p(x) in bits per dimension."""
+    return -self.mean / (num_dims * math.log(2.0))
+
+  def to_dict(self) -> dict:
+    return {"mean_nats": self.mean, "stderr_nats": self.stderr,
+            "count": self.count, "estimator": self.estimator,
+            "kind": self.kind.value}
+
+  def __str__(self) -> str:
+    return (f"{self.mean:.2f} ± {self.stderr:.2f} nats "
+            f"({self.estimator}, {self.kind.value})")
+
+
+def summarize(values, estimator: str, kind: Kind) -> Summary:
+  """Mean and standard error of per-example values (host-side, float64).
+
+  Args:
+    values: [N] per-example nats, only the real examples (padding removed).
+  """
+  v = np.asarray(values, dtype=np.float64).reshape(-1)
+  if v.size == 0:
+    raise ValueError("Cannot summarize an empty set of log-likelihoods.")
+  stderr = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
+  return Summary(float(v.mean()), stderr, int(v.size), estimator, Kind(kind))
+
+
+def concatenate(parts: list[LogLikelihood]) -> LogLikelihood:
+  """Joins per-batch results of one estimator into one `LogLikelihood`."""
+  if not parts:
+    raise ValueError("Nothing to concatenate.")
+  names = {(p.estimator, p.kind) for p in parts}
+  if len(names) != 1:
+    raise ValueError(f"Cannot join different estimators: {sorted(names)}")
+  return LogLikelihood(jnp.concatenate([p.values for p in parts]),
+                       parts[0].estimator, parts[0].kind)

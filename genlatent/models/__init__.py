@@ -1,0 +1,12 @@
+"""Model families, each registered by name in `MODELS`."""
+
+from genlatent.core import MODELS, Model
+from genlatent.models import vae  # registers
+
+
+def build_model(config, data_shape) -> Model:
+  """The model named `config.name`, built for data of shape `data_shape` (H, W, C)."""
+  return MODELS.get(config.name)(config, data_shape)
+
+
+__all__ = ["MODELS", "build_model"]

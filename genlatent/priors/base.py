@@ -1,0 +1,25 @@
+"""The prior interface: three pure functions, registered by name in `PRIORS`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class Prior:
+  """A prior p(z) over [latent_dim] codes.
+
+  init(key) -> params (a pytree; `{}` for a fixed prior)
+  log_prob(params, z [..., latent_dim]) -> [...] nats
+  sample(params, key, n) -> [n, latent_dim]
+  kl_from_diag_gaussian(params, mean, log_var) -> [B] nats, optional: the analytic
+    KL(N(mean, diag exp(log_var)) || p). Where it is None a VAE uses a
+    Monte-Carlo estimate from its posterior samples.
+  """
+
+  latent_dim: int
+  init: Callable
+  log_prob: Callable
+  sample: Callable
+  kl_from_diag_gaussian: Optional[Callable] = None

@@ -1,0 +1,325 @@
+"""`train_and_evaluate(config, workdir)`: the one training loop every family uses."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import tqdm
+
+from genlatent import data as data_lib
+from genlatent import models as models_lib
+from genlatent import viz
+from genlatent.core import Model, TrainState
+from genlatent.train import evaluation, parallel
+from genlatent.train.checkpoint import Checkpointer
+from genlatent.train.metrics import MetricWriter
+from genlatent.train.optimizers import make_optimizer
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "ml-collections",
+            "tensorflow-datasets", "grain", "numpy", "scikit-learn")
+
+
+class NonFiniteError(FloatingPointError):
+  """A training metric or the params became NaN/Inf."""
+
+
+def gradient_update(loss_fn, tx: optax.GradientTransformation):
+  """A family's `loss` turned into `update(state, batch, key, axis_name=None)`.
+
+  Under `pmap` the gradients and metrics are averaged over `axis_name`; under the
+  mesh backend the batch mean in `loss_fn` already spans every device.
+  """
+
+  def update(state: TrainState, batch, key, axis_name=None):
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key)
+    metrics = dict(metrics, loss=loss)
+    if axis_name is not None:
+      grads = jax.lax.pmean(grads, axis_name)
+      metrics = jax.lax.pmean(metrics, axis_name)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  return update
+
+
+def _keys(config):
+  root = jax.random.PRNGKey(config.seed)
+  names = ("init", "train", "data", "eval", "sample")
+  return dict(zip(names, jax.random.split(root, len(names))))
+
+
+def setup(config: ml_collections.ConfigDict):
+  """Data, model, initial state and the family's update function for `config`.
+
+  Returns:
+    (dataset, model, initial host TrainState, update(state, batch, key, axis_name=None)).
+  """
+  dataset = data_lib.load_dataset(config.data)
+  model = models_lib.build_model(config.model, dataset.shape)
+  keys = _keys(config)
+  x_example = dataset.train.x[:2]
+  params = model.init(keys["init"], x_example)
+  if model.loss is not None:
+    tx = make_optimizer(config.optimizer)
+    state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                       opt_state=tx.init(params), extra={})
+    update = gradient_update(model.loss, tx)
+  else:
+    state = model.init_state(keys["init"], params, dataset.train.x)
+    update = model.update
+  return dataset, model, state, update
+
+
+def _with_step_key(update):
+  """The step's key is fold_in(train_key, step), computed inside the compiled step."""
+
+  def step_fn(state, batch, train_key, axis_name=None):
+    key = jax.random.fold_in(train_key, state.step)
+    if axis_name is None:
+      return update(state, batch, key)
+    return update(state, batch, key, axis_name=axis_name)
+
+  return step_fn
+
+
+def _write_run_info(workdir: str, config, backend) -> None:
+  if jax.process_index() != 0:
+    return
+  with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  versions = {}
+  for name in PACKAGES:
+    try:
+      versions[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      versions[name] = None
+  info = {"python": platform.python_version(), "packages": versions,
+          "backend": jax.default_backend(), "parallelism": backend.name,
+          "process_count": jax.process_count(),
+          "devices": [str(d) for d in jax.devices()]}
+  with open(os.path.join(workdir, "environment.json"), "w", encoding="utf-8") as f:
+    json.dump(info, f, indent=2)
+
+
+class _StopSignal:
+  """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
+
+  def __init__(self):
+    self.received = None
+    self._previous = {}
+
+  def __enter__(self):
+    with contextlib.suppress(ValueError):  # not the main thread: no handlers
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    self.received = signum
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def _check_finite(pending: list, backend, last_good_step: int | None, checkpoint_dir: str):
+  """Raises NonFiniteError naming the first step and metric that is NaN/Inf."""
+  for step, metrics in pending:
+    values = parallel.first_metrics(metrics, backend)
+    bad = sorted(name for name, v in values.items() if not np.isfinite(v))
+    if bad:
+      kept = (f"The last good checkpoint (step {last_good_step}) is kept in {checkpoint_dir}; "
+              if last_good_step is not None else "No checkpoint was written before it. ")
+      raise NonFiniteError(
+          f"Training stopped at step {step}: metric {bad[0]!r} is {values[bad[0]]} "
+          f"(non-finite metrics: {', '.join(bad)}). {kept}lower the learning rate "
+          "(--config.optimizer.learning_rate), add gradient clipping "
+          "(--config.optimizer.grad_clip_norm=1.0) or check the data, then rerun.")
+  return parallel.first_metrics(pending[-1][1], backend) if pending else {}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+  """Trains `config.model` on `config.data`, checkpointing into `workdir`; then evaluates.
+
+  Resumes from the newest readable checkpoint in `workdir`. Writes
+  config.json, environment.json, metrics.jsonl, tensorboard/, checkpoints/ and,
+  when training completes, eval.json and the sample/reconstruction PNGs.
+
+  Returns:
+    The final state (host copy, unreplicated).
+  """
+  workdir = os.path.abspath(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  backend = parallel.make_backend(config.get("parallelism", "mesh"))
+  backend.check_batch_size(config.batch_size)
+  _write_run_info(workdir, config, backend)
+
+  dataset, model, state, update = setup(config)
+  keys = _keys(config)
+  checkpointer = Checkpointer(workdir, config.get("keep_checkpoints", 3))
+  restored = checkpointer.restore(backend.abstract_state(backend.host_state(
+      backend.put_state(state))))
+  if restored is not None:
+    state = restored
+    log.info("Resumed from step %d in %s.", int(state.step), checkpointer.directory)
+  start_step = int(state.step)
+  state = backend.put_state(state)
+  step_fn = backend.compile_update(_with_step_key(update))
+  batches = data_lib.TrainIterator(dataset, config.batch_size, keys["data"], start_step,
+                                   jax.process_index(), jax.process_count())
+  writer = MetricWriter(workdir)
+  num_steps = config.num_steps
+  log_every = config.get("log_every", 50)
+  checkpoint_every = config.get("checkpoint_every", 1000)
+  eval_every = config.get("eval_every", 0)
+  last_good = checkpointer.latest_step()
+  pending: list = []
+  bar = tqdm.tqdm(total=num_steps, initial=start_step, desc=config.model.name,
+                  disable=not config.get("progress_bar", True) or jax.process_index() != 0,
+                  dynamic_ncols=True)
+  window_start, window_steps = time.perf_counter(), 0
+
+  def save(step):
+    nonlocal pending, last_good
+    _check_finite(pending, backend, last_good, checkpointer.directory)
+    pending = []
+    host = backend.host_state(state)
+    if not parallel.all_finite(host.params):
+      raise NonFiniteError(
+          f"Training stopped at step {step}: the params contain NaN/Inf. The last good "
+          f"checkpoint (step {last_good}) is kept in {checkpointer.directory}; lower the "
+          "learning rate or add gradient clipping, then rerun.")
+    checkpointer.save(step, host)
+    last_good = step
+
+  try:
+    with _StopSignal() as stop:
+      for step in range(start_step, num_steps):
+        batch = backend.put_batch(next(batches))
+        state, metrics = step_fn(state, batch, keys["train"])
+        pending.append((step + 1, metrics))
+        window_steps += 1
+        done = step + 1
+        if done % log_every == 0 or done == num_steps:
+          latest = _check_finite(pending, backend, last_good, checkpointer.directory)
+          pending = []
+          now = time.perf_counter()
+          latest["steps_per_second"] = window_steps / max(now - window_start, 1e-9)
+          window_start, window_steps = now, 0
+          writer.write(done, latest, "train")
+          bar.set_postfix(loss=f"{latest.get('loss', float('nan')):.3f}",
+                          steps_per_s=f"{latest['steps_per_second']:.1f}")
+        bar.update(1)
+        if eval_every and (done % eval_every == 0 or done == num_steps):
+          summary = _validate(config, model, backend, state, dataset, keys["eval"], done)
+          writer.write(done, {"log_likelihood": summary.mean, "stderr": summary.stderr},
+                       "validation")
+        if done % checkpoint_every == 0 or done == num_steps:
+          save(done)
+        if stop.received is not None:
+          save(done)
+          log.warning("Received signal %d: saved step %d to %s and stopped.",
+                      stop.received, done, checkpointer.directory)
+          print(f"Stopped by signal {stop.received} after step {done}; checkpoint saved. "
+                "Run the same command again to resume.", flush=True)
+          return backend.host_state(state)
+  finally:
+    bar.close()
+    writer.close()
+    checkpointer.close()
+
+  host = backend.host_state(state)
+  if config.get("final_evaluation", True):
+    evaluate_and_write(config, model, backend, state, dataset, workdir)
+    write_figures(config, model, backend.host_state(state).params, dataset, workdir)
+  return host
+
+
+def _validate(config, model: Model, backend, state, dataset, key, step):
+  estimator, num_samples = evaluation.parse_estimators(config.eval.validation_estimator)[0]
+  return evaluation.evaluate_split(
+      model, backend, backend.params(state), dataset.validation, estimator=estimator,
+      num_samples=num_samples, batch_size=config.eval.batch_size,
+      key=jax.random.fold_in(key, step))
+
+
+def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: str,
+                       estimators: str | None = None, split: str = "test") -> dict:
+  """Evaluates every configured estimator on `split` and writes eval.json."""
+  spec = estimators or config.eval.estimators
+  keys = _keys(config)
+  summaries = []
+  for i, (name, num_samples) in enumerate(evaluation.parse_estimators(spec)):
+    start = time.perf_counter()
+    summary = evaluation.evaluate_split(
+        model, backend, backend.params(state), getattr(dataset, split), estimator=name,
+        num_samples=num_samples, batch_size=config.eval.batch_size,
+        key=jax.random.fold_in(keys["eval"], 1_000_000 + i))
+    log.info("%s %s: %s (%.1fs)", split, name, summary, time.perf_counter() - start)
+    print(f"{split} log p(x): {summary}", flush=True)
+    summaries.append(summary)
+  step = int(backend.host_state(state).step)
+  evaluation.write_eval_json(
+      workdir, {split: summaries}, step=step, num_dims=dataset.num_dims,
+      extra={"model": config.model.name, "data": config.data.source,
+             "binarization": config.data.binarization})
+  return {split: summaries}
+
+
+def write_figures(config, model: Model, params, dataset, workdir: str, num: int = 100) -> list:
+  """samples.png (from the model) and reconstructions.png (test images and their codes)."""
+  if jax.process_index() != 0:
+    return []
+  keys = _keys(config)
+  paths = []
+  scale = max(1, 112 // dataset.shape[0])
+  if model.sample is not None:
+    samples = np.asarray(jax.jit(model.sample, static_argnums=2)(params, keys["sample"], num))
+    paths.append(viz.save_image_grid(samples, os.path.join(workdir, "samples.png"), scale=scale))
+  if model.reconstruct is not None:
+    x = dataset.test.x[:50]
+    recon = np.asarray(jax.jit(model.reconstruct)(params, x, keys["sample"]))
+    paths.append(viz.save_reconstruction_grid(
+        x, recon, os.path.join(workdir, "reconstructions.png"), scale=scale))
+  return paths
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config a run wrote into `workdir`."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(
+        f"No config.json in {workdir}: is it a genlatent workdir? Train first with "
+        f"python -m experiments.train --config=configs/vae.py --workdir={workdir}")
+  with open(path, encoding="utf-8") as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def restore_workdir(workdir: str):
+  """Config, data, model, backend and the newest readable state of a trained workdir."""
+  config = load_config(workdir)
+  backend = parallel.make_backend(config.get("parallelism", "mesh"))
+  dataset, model, state, _ = setup(config)
+  checkpointer = Checkpointer(workdir, config.get("keep_checkpoints", 3))
+  restored = checkpointer.restore(backend.abstract_state(backend.host_state(
+      backend.put_state(state))))
+  checkpointer.close()
+  if restored is None:
+    raise FileNotFoundError(f"No checkpoint in {checkpointer.directory}; train first.")
+  return config, dataset, model, backend, backend.put_state(restored)
