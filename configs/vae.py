@@ -19,6 +19,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.parallelism = "mesh"  # or "pmap"
+  config.num_devices = 0  # 0: every local device
 
   config.data = ml_collections.ConfigDict(dict(
       source="digits", validation_size=200, binarization="dynamic", threshold=0.5, seed=0))

@@ -22,7 +22,12 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   common.maybe_initialize_distributed()
   with common.clear_errors():
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    try:
+      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except train.Interrupted as e:
+      print(e, flush=True)
+      # 128 + signal, as a shell reports it: a scheduler sees the job did not finish.
+      raise SystemExit(128 + e.signum) from None
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from genlatent.core import DATA_SOURCES
+from genlatent.data import host_random
 from genlatent.data.sources import DataSourceNotFoundError, RawSplits, require_no_arg
 
 NUM_TEST = 360
@@ -38,7 +39,7 @@ def load_digits(arg: Optional[str] = None) -> RawSplits:
   digits = datasets.load_digits()
   x = (np.asarray(digits.images, np.float32) / 16.0)[..., None]
   labels = np.asarray(digits.target, np.int32)
-  perm = np.asarray(jax.random.permutation(jax.random.PRNGKey(_TEST_KEY_SEED), len(x)))
+  perm = host_random.permutation(jax.random.PRNGKey(_TEST_KEY_SEED), len(x))
   test_rows, train_rows = np.sort(perm[:NUM_TEST]), np.sort(perm[NUM_TEST:])
   return {"train": (x[train_rows], labels[train_rows]),
           "test": (x[test_rows], labels[test_rows])}

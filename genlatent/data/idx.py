@@ -128,9 +128,11 @@ def load_idx_folder(folder: Optional[str]) -> RawSplits:
     images = read_idx_file(paths[image_stem])
     labels = read_idx_file(paths[label_stem])
     if images.ndim != 3:
-      raise IdxFormatError(f"{paths[image_stem]}: images must be [N, H, W]; got shape {images.shape}.")
+      raise IdxFormatError(
+          f"{paths[image_stem]}: images must be [N, H, W]; got shape {images.shape}.")
     if images.dtype != np.uint8:
-      raise IdxFormatError(f"{paths[image_stem]}: images must be ubyte (0x08); got {images.dtype}.")
+      raise IdxFormatError(
+          f"{paths[image_stem]}: images must be ubyte (0x08); got {images.dtype}.")
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
       raise IdxFormatError(f"{paths[label_stem]}: labels must be [{images.shape[0]}] to match "
                            f"{paths[image_stem]}; got shape {labels.shape}.")

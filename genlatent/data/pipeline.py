@@ -10,14 +10,11 @@ batching is indexing. Every random choice is a pure function of an explicit key:
     set, come from the run's data key and the epoch (`fold_in(key, epoch)`), so
     the batch at step s is the same whether a run got there directly or resumed.
 
-The random draws run on the host CPU (when JAX has one): they are cheap, the
-accelerator's memory stays free for the model, and the data do not depend on
-which accelerator a run happened to get.
+The random draws run on the host CPU (see `host_random`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 from typing import Any, Iterator
@@ -25,6 +22,7 @@ from typing import Any, Iterator
 import jax
 import numpy as np
 
+from genlatent.data import host_random
 from genlatent.data.sources import load_source
 
 BINARIZATIONS = ("none", "static", "dynamic")
@@ -79,37 +77,6 @@ class Dataset:
   def num_dims(self) -> int:
     """H * W * C, the dimension that bits/dim divides by."""
     return int(np.prod(self.shape))
-
-
-def _host_device():
-  """The first CPU device, or None where JAX was started without one."""
-  try:
-    return jax.devices("cpu")[0]
-  except RuntimeError:
-    return None
-
-
-@contextlib.contextmanager
-def _on_host():
-  device = _host_device()
-  with (jax.default_device(device) if device is not None else contextlib.nullcontext()):
-    yield device
-
-
-def _bernoulli(key: jax.Array, probs: np.ndarray) -> np.ndarray:
-  """{0, 1} samples, [same shape as probs] bool, drawn on the host."""
-  with _on_host() as device:
-    if device is not None:
-      key = jax.device_put(key, device)
-    return np.asarray(jax.random.bernoulli(key, probs))
-
-
-def _permutation(key: jax.Array, n: int) -> np.ndarray:
-  """[n] int64, a permutation of range(n), drawn on the host."""
-  with _on_host() as device:
-    if device is not None:
-      key = jax.device_put(key, device)
-    return np.asarray(jax.random.permutation(key, n)).astype(np.int64)
 
 
 def _to_unit_float(x: np.ndarray, what: str) -> np.ndarray:
@@ -182,7 +149,7 @@ def load_dataset(config: Any) -> Dataset:
   if not 0 <= validation_size < n:
     raise ValueError(f"validation_size={validation_size} must be in [0, {n}) for "
                      f"{source}, whose train split has {n} examples.")
-  perm = _permutation(jax.random.PRNGKey(seed), n)
+  perm = host_random.permutation(jax.random.PRNGKey(seed), n)
   train = _take(full_train, np.sort(perm[:n - validation_size]))
   validation = _take(full_train, np.sort(perm[n - validation_size:]))
 
@@ -193,8 +160,8 @@ def load_dataset(config: Any) -> Dataset:
     # Held-out splits are sampled once, from the data seed, so that every run
     # scores the same binary images; only train is resampled (per epoch).
     val_key, test_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1))
-    validation = Split(_bernoulli(val_key, validation.x).astype(np.float32), validation.labels)
-    test = Split(_bernoulli(test_key, test.x).astype(np.float32), test.labels)
+    sample = lambda k, s: Split(host_random.bernoulli(k, s.x).astype(np.float32), s.labels)
+    validation, test = sample(val_key, validation), sample(test_key, test)
   return Dataset(source, train, validation, test, binarization)
 
 
@@ -219,9 +186,10 @@ class TrainIterator:
   `shuffle_key, binarize_key = split(key)`; the last N % batch_size rows of that
   order are dropped, different ones each epoch. Under 'dynamic' binarization
   the whole training set is resampled once per epoch as
-  `bernoulli(fold_in(binarize_key, e), train.x)` (cheaper than a draw per
-  batch: one call per epoch, ~1 s for 60000x784 on two CPU cores) and batches
-  index into it. Both are cached for the current epoch only.
+  `bernoulli(fold_in(binarize_key, e), train.x)`, one call per epoch rather
+  than one per batch (~1.5 s for 60000x784 on two CPU cores, plus a one-off
+  compile), and batches index into it. Both are cached for the current epoch
+  only, so a resumed iterator recomputes exactly what a continuing one holds.
 
   With process_count > 1, each process yields rows
   [process_index * b/pc, (process_index + 1) * b/pc) of the global batch b.
@@ -247,10 +215,7 @@ class TrainIterator:
     self.step = int(start_step)  # the step whose batch `next` returns
     self._offset = process_index * self._local
     self._dynamic = dataset.binarization == "dynamic"
-    with _on_host() as device:
-      if device is not None:
-        key = jax.device_put(key, device)
-      self._shuffle_key, self._binarize_key = jax.random.split(key)
+    self._shuffle_key, self._binarize_key = host_random.split(key)
     self._epoch = -1
     self._order = None  # [N] rows of the cached epoch
     self._epoch_x = None  # [N, H, W, C] bool, the cached epoch's binary train set
@@ -259,9 +224,11 @@ class TrainIterator:
     if epoch == self._epoch:
       return
     train = self.dataset.train
-    self._order = _permutation(jax.random.fold_in(self._shuffle_key, epoch), train.num_examples)
+    self._order = host_random.permutation(
+        jax.random.fold_in(self._shuffle_key, epoch), train.num_examples)
     if self._dynamic:
-      self._epoch_x = _bernoulli(jax.random.fold_in(self._binarize_key, epoch), train.x)
+      self._epoch_x = host_random.bernoulli(
+          jax.random.fold_in(self._binarize_key, epoch), train.x)
     self._epoch = epoch
 
   def batch(self, step: int) -> dict:

@@ -35,15 +35,17 @@ def default_data_dir() -> str:
 
 def _how_to_get(name: str, data_dir: str) -> str:
   folder = name.split("/")[0].split(":")[0]
+  # Preparing image data sets encodes PNGs with TensorFlow, so it needs TF on
+  # the preparing machine; reading them here does not.
   return (
-      f"On a machine with internet, prepare it in the ArrayRecord format that "
-      f"tfds.data_source reads:\n"
+      f"On a machine with internet (and TensorFlow), prepare it in the ArrayRecord "
+      f"format that tfds.data_source reads, either with\n"
       f"  tfds build {name} --file_format=array_record --data_dir=/some/dir\n"
-      f"or\n"
-      f"  python -c \"import tensorflow_datasets as tfds; "
-      f"tfds.data_source('{name}', data_dir='/some/dir')\"\n"
-      f"then copy /some/dir/{folder} to {os.path.join(data_dir, folder)} (or point "
-      f"$TFDS_DATA_DIR, or the spec tfds:{name}@<dir>, at the copy).")
+      f"or with\n"
+      f"  python -c \"import tensorflow_datasets as tfds; tfds.data_source('{name}')\"\n"
+      f"(which prepares ~/tensorflow_datasets/{folder}), then copy that {folder} folder "
+      f"to {os.path.join(data_dir, folder)} (or point $TFDS_DATA_DIR, or the spec "
+      f"tfds:{name}@<dir>, at the folder that holds it).")
 
 
 def _read_all(source, image_key: str = "image", label_key: str = "label"):
@@ -109,11 +111,12 @@ def load_tfds(arg: Optional[str], data_dir: Optional[str] = None) -> RawSplits:
     if not builder.is_prepared():
       raise DataSourceNotFoundError(
           f"tfds data set {name!r} is not prepared in {builder.data_dir} "
-          f"(looked in data dir {data_dir}; no dataset_info.json there).\n"
+          f"(looked in data dir {data_dir}; no dataset_info.json and features.json there).\n"
           + _how_to_get(name, data_dir)) from None
     raise DataSourceNotFoundError(
         f"tfds data set {name!r} is in {builder.data_dir} but tfds.data_source cannot "
-        f"read it: {e}\nIt needs a random-access format (array_record). "
+        f"read its 'train' and 'test' splits: {e}\nIf it was prepared as TFRecord "
+        f"(tfds's default with an explicit data dir), prepare it again as array_record. "
         + _how_to_get(name, data_dir)) from e
 
   has_labels = "label" in builder.info.features

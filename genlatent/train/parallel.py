@@ -34,8 +34,8 @@ class MeshBackend:
 
   name = "mesh"
 
-  def __init__(self):
-    self.mesh = Mesh(np.array(jax.devices()), (AXIS,))
+  def __init__(self, devices=None):
+    self.mesh = Mesh(np.array(devices or jax.devices()), (AXIS,))
     self.replicated = NamedSharding(self.mesh, P())
     self.sharded = NamedSharding(self.mesh, P(AXIS))
     self.num_devices = self.mesh.size
@@ -86,8 +86,8 @@ class PmapBackend:
 
   name = "pmap"
 
-  def __init__(self):
-    self.devices = jax.local_devices()
+  def __init__(self, devices=None):
+    self.devices = devices or jax.local_devices()
     self.num_devices = len(self.devices)
 
   def check_batch_size(self, batch_size: int, what: str = "Batch size"):
@@ -103,7 +103,8 @@ class PmapBackend:
     return jax.tree.map(self._split, local_batch)
 
   def host_state(self, state):
-    return flax.jax_utils.unreplicate(state)
+    # Not flax.jax_utils.unreplicate: on one device it returns the stacked [1, ...] copy.
+    return jax.tree.map(lambda a: a[0], state)
 
   def abstract_state(self, state):
     device = jax.sharding.SingleDeviceSharding(self.devices[0])
@@ -127,12 +128,25 @@ class PmapBackend:
     return state.params
 
 
-def make_backend(name: str):
-  """The parallel backend called `name` (`mesh` or `pmap`)."""
+def make_backend(name: str, num_devices: int = 0):
+  """The parallel backend called `name` (`mesh` or `pmap`).
+
+  Args:
+    num_devices: use only the first `num_devices` local devices (single-process
+      runs only); 0 means all devices.
+  """
+  devices = None
+  if num_devices:
+    if jax.process_count() > 1:
+      raise ValueError("num_devices restricts devices on a single host only; leave it at 0.")
+    if num_devices > jax.local_device_count():
+      raise ValueError(f"num_devices={num_devices} but only {jax.local_device_count()} "
+                       "devices are present.")
+    devices = jax.local_devices()[:num_devices]
   if name == "mesh":
-    return MeshBackend()
+    return MeshBackend(devices)
   if name == "pmap":
-    return PmapBackend()
+    return PmapBackend(devices)
   raise ValueError(f"Unknown parallelism {name!r}. Known: {', '.join(BACKENDS)}.")
 
 

@@ -37,6 +37,19 @@ class NonFiniteError(FloatingPointError):
   """A training metric or the params became NaN/Inf."""
 
 
+class Interrupted(Exception):
+  """Training stopped on SIGTERM/SIGINT after saving a checkpoint; rerun to resume."""
+
+  def __init__(self, signum: int, step: int, directory: str):
+    super().__init__(f"Stopped by signal {signum} after step {step}; the checkpoint is in "
+                     f"{directory}. Run the same command again to resume.")
+    self.signum, self.step = signum, step
+
+
+def _backend(config):
+  return parallel.make_backend(config.get("parallelism", "mesh"), config.get("num_devices", 0))
+
+
 def gradient_update(loss_fn, tx: optax.GradientTransformation):
   """A family's `loss` turned into `update(state, batch, key, axis_name=None)`.
 
@@ -166,7 +179,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   """
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
-  backend = parallel.make_backend(config.get("parallelism", "mesh"))
+  backend = _backend(config)
   backend.check_batch_size(config.batch_size)
   _write_run_info(workdir, config, backend)
 
@@ -234,11 +247,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
           save(done)
         if stop.received is not None:
           save(done)
-          log.warning("Received signal %d: saved step %d to %s and stopped.",
-                      stop.received, done, checkpointer.directory)
-          print(f"Stopped by signal {stop.received} after step {done}; checkpoint saved. "
-                "Run the same command again to resume.", flush=True)
-          return backend.host_state(state)
+          raise Interrupted(stop.received, done, checkpointer.directory)
   finally:
     bar.close()
     writer.close()
@@ -314,7 +323,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 def restore_workdir(workdir: str):
   """Config, data, model, backend and the newest readable state of a trained workdir."""
   config = load_config(workdir)
-  backend = parallel.make_backend(config.get("parallelism", "mesh"))
+  backend = _backend(config)
   dataset, model, state, _ = setup(config)
   checkpointer = Checkpointer(workdir, config.get("keep_checkpoints", 3))
   restored = checkpointer.restore(backend.abstract_state(backend.host_state(
