@@ -41,7 +41,10 @@ class Model:
 
   Signatures (B examples, shapes in each family's docstrings):
     init(key, x_example [B, ...]) -> params
-    loss(params, batch, key) -> (scalar, metrics dict)          gradient families
+    loss(params, batch, key[, step]) -> (scalar, metrics dict)  gradient families; a
+                                                      `step` argument, if declared,
+                                                      receives the update count
+                                                      (for schedules like KL warm-up)
     update(state, batch, key, *, axis_name=None) -> (state, metrics)
                                                       non-gradient families; sums
                                                       over the batch must be
@@ -52,7 +55,13 @@ class Model:
     elbo(params, x, key) -> [B] nats, a lower bound on log p(x)
     sample(params, key, n) -> [n, ...] data-space samples
     encode(params, x, key) -> [B, ...] codes;  decode(params, z) -> [B, ...] means
+    reconstruct(params, x, key) -> [B, ...] decoded codes of x
+    diagnostics(params, x, key) -> {name: [B]} per-example extras in nats (e.g. the
+                                   reconstruction term and KL), summarised at evaluation
+    finalize(params, key, x_train) -> params   run once after training (e.g. fitting
+                                   a density to an auto-encoder's codes)
     estimators: names accepted by `log_likelihood`, the best one first.
+    discrete: log p(x) is a probability mass (so bits/dim is meaningful), not a density.
   """
 
   name: str
@@ -67,6 +76,9 @@ class Model:
   encode: Optional[Callable] = None
   decode: Optional[Callable] = None
   reconstruct: Optional[Callable] = None
+  diagnostics: Optional[Callable] = None
+  finalize: Optional[Callable] = None
+  discrete: bool = True
 
   def __post_init__(self):
     if (self.loss is None) == (self.update is None):

@@ -1,7 +1,18 @@
-"""Variational auto-encoder with a Gaussian encoder and a Bernoulli decoder.
+"""Variational auto-encoders: β-VAE, IWAE, and two stochastic layers.
 
-log p(x) ≥ ELBO(x) = E_q(z|x)[log p(x|z)] − KL(q(z|x) || p(z)), all in nats per
-example. Images x are [B, H, W, C] in {0, 1}; codes z are [B, latent_dim].
+log p(x) ≥ ELBO(x) = E_q(z|x)[log p(x|z)] − KL(q(z|x) || p(z)), nats per example.
+Images x are [B, H, W, C]; codes z are [B, latent_dim]. The observation model
+(Bernoulli, Gaussian, discretised logistic), the nets (MLP or conv) and the prior
+(any registered name) come from the config.
+
+Training objectives (`objective`):
+  elbo  −(recon − β_t·KL), β_t = β·min(1, step / kl_warmup_steps). The KL is
+        analytic when the prior has a closed form against a diagonal Gaussian,
+        else the Monte-Carlo estimate log q(z|x) − log p(z).
+  iwae  −log (1/k) Σ_i p(x, z_i)/q(z_i|x) with k = num_train_samples (Burda et al.).
+
+`stochastic_layers=2` is Burda et al.'s two-layer model: q(z1|x) q(z2|z1) and
+p(z2) p(z1|z2) p(x|z1), with `latent_dim` the top layer z2 and `latent_dim_1` z1.
 """
 
 from __future__ import annotations
@@ -15,74 +26,152 @@ from genlatent import nets
 from genlatent.core import MODELS, Kind, LogLikelihood, Model
 from genlatent.core import maths, rng
 from genlatent.estimators import importance_sampled_log_likelihood
-from genlatent.priors import build_prior
+from genlatent.nets.likelihoods import build_likelihood
+from genlatent.priors import PriorContext, build_prior
 
 ESTIMATORS = ("importance", "elbo")
+OBJECTIVES = ("elbo", "iwae")
+
+
+def kl_weight(beta: float, warmup_steps: int, step) -> jax.Array:
+  """β_t = β · min(1, step / warmup_steps); β when there is no warm-up."""
+  if not warmup_steps:
+    return jnp.asarray(beta, jnp.float32)
+  return beta * jnp.minimum(1.0, jnp.asarray(step, jnp.float32) / warmup_steps)
 
 
 @MODELS.register("vae")
 def build_vae(config, data_shape) -> Model:
   """A VAE from `config` (the `model` part of an experiment config).
 
-  Config fields: latent_dim, encoder_hidden, decoder_hidden, activation,
-  prior (a registered prior name), beta (weight of the KL term in the loss),
-  chunk_size (samples per chunk in importance sampling).
+  Fields: latent_dim; encoder_type/decoder_type (mlp | conv) with encoder_hidden,
+  decoder_hidden (mlp) or conv_features, conv_dense (conv); activation;
+  likelihood (bernoulli | gaussian | gaussian_learned | discretized_logistic) and
+  likelihood_config; prior (a registered name) and prior_config; objective
+  (elbo | iwae), num_train_samples, beta, kl_warmup_steps; stochastic_layers (1 | 2)
+  with latent_dim_1 and hidden_2 for the second layer; chunk_size (importance
+  samples per chunk at evaluation).
   """
   data_shape = tuple(data_shape)
   event_ndim = len(data_shape)
   latent_dim = config.latent_dim
   beta = config.get("beta", 1.0)
+  warmup = config.get("kl_warmup_steps", 0)
+  objective = config.get("objective", "elbo")
+  if objective not in OBJECTIVES:
+    raise ValueError(f"Unknown objective {objective!r}. Known: {', '.join(OBJECTIVES)}.")
+  if objective == "iwae" and (beta != 1.0 or warmup):
+    raise ValueError("The IWAE objective has no KL weight: leave beta=1 and kl_warmup_steps=0.")
+  num_train_samples = config.get("num_train_samples", 1)
   chunk_size = config.get("chunk_size", 100)
-  encoder = nets.GaussianMLPEncoder(tuple(config.encoder_hidden), latent_dim, config.activation)
-  decoder = nets.MLPDecoder(tuple(config.decoder_hidden), data_shape, config.activation)
-  prior = build_prior(config.get("prior", "standard_normal"), latent_dim, config.get("prior_config"))
+  layers = config.get("stochastic_layers", 1)
+  if layers not in (1, 2):
+    raise ValueError(f"stochastic_layers must be 1 or 2, got {layers}.")
+  likelihood = build_likelihood(config.get("likelihood", "bernoulli"), event_ndim,
+                                config.get("likelihood_config"))
+  out_shape = data_shape[:-1] + (data_shape[-1] * likelihood.params_per_channel,)
+
+  bottom_dim = config.get("latent_dim_1", latent_dim) if layers == 2 else latent_dim
+  encoder = nets.build_gaussian_encoder(config, bottom_dim)
+  decoder = nets.build_decoder(config, out_shape)
+  if layers == 2:
+    hidden_2 = tuple(config.get("hidden_2", (100, 100)))
+    encoder_2 = nets.GaussianMLP(hidden_2, latent_dim, config.activation)   # q(z2|z1)
+    decoder_2 = nets.GaussianMLP(hidden_2, bottom_dim, config.activation)   # p(z1|z2)
+
+  def encode_gaussian(encoder_params, x):
+    return encoder.apply({"params": encoder_params}, x)
+
+  prior = build_prior(config.get("prior", "standard_normal"), latent_dim,
+                      config.get("prior_config"),
+                      PriorContext(data_shape, encode_gaussian if layers == 1 else None))
 
   def init(key, x_example):
-    k_enc, k_dec, k_prior = jax.random.split(key, 3)
-    return {"encoder": encoder.init(k_enc, x_example)["params"],
-            "decoder": decoder.init(k_dec, jnp.zeros((1, latent_dim)))["params"],
-            "prior": prior.init(k_prior)}
+    keys = jax.random.split(key, 5)
+    params = {"encoder": encoder.init(keys[0], x_example)["params"],
+              "decoder": decoder.init(keys[1], jnp.zeros((1, bottom_dim)))["params"],
+              "prior": prior.init(keys[2])}
+    if layers == 2:
+      params["encoder_2"] = encoder_2.init(keys[3], jnp.zeros((1, bottom_dim)))["params"]
+      params["decoder_2"] = decoder_2.init(keys[4], jnp.zeros((1, latent_dim)))["params"]
+    return params
 
-  def posterior(params, x):
-    return encoder.apply({"params": params["encoder"]}, x)
+  def prior_params(params):
+    if prior.uses_encoder:
+      return dict(params["prior"], encoder=params["encoder"])
+    return params["prior"]
 
-  def decoder_logits(params, z):
+  def decoder_out(params, z):
     return decoder.apply({"params": params["decoder"]}, z)
 
-  def kl_term(params, mean, log_var, z):
-    """[B] nats: analytic where the prior has it, else the one-sample MC estimate."""
-    if prior.kl_from_diag_gaussian is not None:
-      return prior.kl_from_diag_gaussian(params["prior"], mean, log_var)
-    return maths.diag_gaussian_log_prob(z, mean, log_var) - prior.log_prob(params["prior"], z)
+  def terms(params, x, eps):
+    """Per-sample pieces for noise eps ([S, B, d] or a pair for two layers).
 
-  def elbo_terms(params, x, eps):
-    """One-sample ELBO pieces for noise eps [B, latent_dim]: (recon [B], kl [B])."""
-    mean, log_var = posterior(params, x)
-    z = mean + jnp.exp(0.5 * log_var) * eps
-    recon = maths.bernoulli_log_prob(x, decoder_logits(params, z), event_ndim)
-    return recon, kl_term(params, mean, log_var, z)
+    Returns (log p(x|z) [S, B], log p(z) [S, B], log q(z|x) [S, B],
+    analytic KL [B] or None). z is the reparameterised sample.
+    """
+    mean, log_var = encode_gaussian(params["encoder"], x)
+    if layers == 1:
+      z = mean + jnp.exp(0.5 * log_var) * eps
+      log_q = maths.diag_gaussian_log_prob(z, mean, log_var)
+      log_pz = prior.log_prob(prior_params(params), z)
+      kl = (prior.kl_from_diag_gaussian(prior_params(params), mean, log_var)
+            if prior.kl_from_diag_gaussian is not None else None)
+      return likelihood.log_prob(x, decoder_out(params, z)), log_pz, log_q, kl
+    eps_1, eps_2 = eps
+    z1 = mean + jnp.exp(0.5 * log_var) * eps_1
+    mean_2, log_var_2 = encoder_2.apply({"params": params["encoder_2"]}, z1)
+    z2 = mean_2 + jnp.exp(0.5 * log_var_2) * eps_2
+    log_q = (maths.diag_gaussian_log_prob(z1, mean, log_var)
+             + maths.diag_gaussian_log_prob(z2, mean_2, log_var_2))
+    p_mean, p_log_var = decoder_2.apply({"params": params["decoder_2"]}, z2)
+    log_pz = (prior.log_prob(prior_params(params), z2)
+              + maths.diag_gaussian_log_prob(z1, p_mean, p_log_var))
+    return likelihood.log_prob(x, decoder_out(params, z1)), log_pz, log_q, None
 
-  def loss(params, batch, key):
-    """−(recon − β·KL) averaged over the batch; metrics in nats per example."""
-    eps = rng.example_normal(key, batch["index"], (latent_dim,))
-    recon, kl = elbo_terms(params, batch["x"], eps)
-    elbo = recon - kl
-    return -jnp.mean(recon - beta * kl), {
-        "elbo": elbo.mean(), "recon": recon.mean(), "kl": kl.mean()}
+  def noise(key, shape_lead):
+    """Standard normal noise [*shape_lead, d] (a pair for two layers)."""
+    if layers == 1:
+      return jax.random.normal(key, shape_lead + (bottom_dim,))
+    k1, k2 = jax.random.split(key)
+    return (jax.random.normal(k1, shape_lead + (bottom_dim,)),
+            jax.random.normal(k2, shape_lead + (latent_dim,)))
+
+  def example_noise(key, index, samples):
+    """[S, B, d] noise where example b's rows depend only on (key, index[b])."""
+    def one(k):
+      return noise(k, (samples,))
+    per_example = jax.vmap(one)(rng.example_keys(key, index))  # [B, S, d]
+    return jax.tree.map(lambda e: jnp.swapaxes(e, 0, 1), per_example)
+
+  def loss(params, batch, key, step=0):
+    """The training objective, nats per example averaged over the batch."""
+    eps = example_noise(key, batch["index"], num_train_samples)
+    log_px_z, log_pz, log_q, kl_analytic = terms(params, batch["x"], eps)
+    log_w = log_px_z + log_pz - log_q                     # [S, B]
+    recon = log_px_z.mean(0)
+    kl = kl_analytic if kl_analytic is not None else (log_q - log_pz).mean(0)
+    elbo_value = recon - kl
+    metrics = {"elbo": elbo_value.mean(), "recon": recon.mean(), "kl": kl.mean()}
+    if objective == "iwae":
+      bound = maths.log_mean_exp(log_w, axis=0)
+      metrics["iwae_bound"] = bound.mean()
+      return -bound.mean(), metrics
+    weight = kl_weight(beta, warmup, step)
+    metrics["kl_weight"] = weight
+    return -jnp.mean(recon - weight * kl), metrics
 
   def elbo(params, x, key, num_samples: int = 1):
-    """[B] nats: the ELBO averaged over `num_samples` posterior samples."""
-    eps = jax.random.normal(key, (num_samples, x.shape[0], latent_dim))
-    recon, kl = jax.vmap(lambda e: elbo_terms(params, x, e))(eps)
-    return (recon - kl).mean(axis=0)
+    """[B] nats: the ELBO averaged over `num_samples` posterior samples per example."""
+    log_px_z, log_pz, log_q, kl = terms(params, x, noise(key, (num_samples, x.shape[0])))
+    if kl is not None:
+      return log_px_z.mean(0) - kl
+    return (log_px_z + log_pz - log_q).mean(0)
 
   def log_weights(params, x, key, n):
     """[n, B] log p(x, z) − log q(z|x) for z ~ q(z|x)."""
-    mean, log_var = posterior(params, x)
-    z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, (n,) + mean.shape)
-    log_px_z = maths.bernoulli_log_prob(x, decoder_logits(params, z), event_ndim)
-    return (log_px_z + prior.log_prob(params["prior"], z)
-            - maths.diag_gaussian_log_prob(z, mean, log_var))
+    log_px_z, log_pz, log_q, _ = terms(params, x, noise(key, (n, x.shape[0])))
+    return log_px_z + log_pz - log_q
 
   def log_likelihood(params, x, key, *, estimator: str = "importance",
                      num_samples: int = 1000) -> LogLikelihood:
@@ -95,22 +184,34 @@ def build_vae(config, data_shape) -> Model:
       return LogLikelihood(elbo(params, x, key, num_samples), "elbo", Kind.LOWER_BOUND)
     raise ValueError(f"Unknown estimator {estimator!r} for the VAE. Known: {', '.join(ESTIMATORS)}.")
 
-  def sample(params, key, n):
-    """[n, *data_shape] Bernoulli means of p(x|z), z ~ p(z)."""
-    return jax.nn.sigmoid(decoder_logits(params, prior.sample(params["prior"], key, n)))
-
-  def encode(params, x, key=None):
-    """[B, latent_dim] posterior means."""
-    del key
-    return posterior(params, x)[0]
+  def diagnostics(params, x, key):
+    """Per-example reconstruction term and KL (one posterior sample), nats: {name: [B]}."""
+    log_px_z, log_pz, log_q, kl = terms(params, x, noise(key, (1, x.shape[0])))
+    return {"recon": log_px_z[0], "kl": kl if kl is not None else (log_q - log_pz)[0]}
 
   def decode(params, z):
-    """[B, *data_shape] Bernoulli means."""
-    return jax.nn.sigmoid(decoder_logits(params, z))
+    """[B, *data_shape] mean of p(x|z) for top-layer codes z [B, latent_dim]."""
+    if layers == 2:
+      z = decoder_2.apply({"params": params["decoder_2"]}, z)[0]
+    return likelihood.mean(decoder_out(params, z))
+
+  def encode(params, x, key=None):
+    """[B, latent_dim] posterior means of the top layer."""
+    del key
+    mean, _ = encode_gaussian(params["encoder"], x)
+    if layers == 2:
+      mean = encoder_2.apply({"params": params["encoder_2"]}, mean)[0]
+    return mean
+
+  def sample(params, key, n):
+    """[n, *data_shape]: the mean of p(x|z) for z ~ p(z) (mean images, as figures show)."""
+    return decode(params, prior.sample(prior_params(params), key, n))
 
   def reconstruct(params, x, key=None):
-    return decode(params, encode(params, x, key))
+    mean, _ = encode_gaussian(params["encoder"], x)
+    return likelihood.mean(decoder_out(params, mean))
 
   return Model(name="vae", init=init, loss=loss, log_likelihood=log_likelihood,
                estimators=ESTIMATORS, elbo=elbo, sample=sample, encode=encode,
-               decode=decode, reconstruct=reconstruct)
+               decode=decode, reconstruct=reconstruct, diagnostics=diagnostics,
+               discrete=likelihood.discrete)

@@ -48,7 +48,8 @@ class GaussianMLPEncoder(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array):
     h = x.reshape(x.shape[0], -1)
-    h = activation(self.activation)(MLP(self.hidden, self.activation, name="trunk")(h))
+    if self.hidden:  # no hidden layers: a linear map, as in probabilistic PCA
+      h = activation(self.activation)(MLP(self.hidden, self.activation, name="trunk")(h))
     out = nn.Dense(2 * self.latent_dim, name="head")(h)
     mean, log_var = jnp.split(out, 2, axis=-1)
     return mean, log_var
@@ -68,3 +69,21 @@ class MLPDecoder(nn.Module):
       size *= d
     h = MLP(tuple(self.hidden) + (size,), self.activation, name="mlp")(z)
     return h.reshape(z.shape[:-1] + tuple(self.out_shape))
+
+
+class GaussianMLP(nn.Module):
+  """[..., D_in] -> (mean [..., out_dim], log_var [..., out_dim]) through an MLP trunk.
+
+  Used for the conditionals of deeper stochastic layers, q(z2|z1) and p(z1|z2).
+  """
+
+  hidden: Sequence[int]
+  out_dim: int
+  activation: str = "relu"
+
+  @nn.compact
+  def __call__(self, h: jax.Array):
+    if self.hidden:
+      h = activation(self.activation)(MLP(self.hidden, self.activation, name="trunk")(h))
+    mean, log_var = jnp.split(nn.Dense(2 * self.out_dim, name="head")(h), 2, axis=-1)
+    return mean, log_var

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,6 +16,8 @@ class Prior:
   kl_from_diag_gaussian(params, mean, log_var) -> [B] nats, optional: the analytic
     KL(N(mean, diag exp(log_var)) || p). Where it is None a VAE uses a
     Monte-Carlo estimate from its posterior samples.
+  uses_encoder: the prior is defined through the model's encoder (VampPrior): its
+    functions then receive `params = {**own_params, 'encoder': encoder_params}`.
   """
 
   latent_dim: int
@@ -23,3 +25,17 @@ class Prior:
   log_prob: Callable
   sample: Callable
   kl_from_diag_gaussian: Optional[Callable] = None
+  uses_encoder: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PriorContext:
+  """What a prior may need from the model using it.
+
+  data_shape: (H, W, C) of the data.
+  encode: (encoder_params, x [B, *data_shape]) -> (mean [B, d], log_var [B, d]),
+    the model's Gaussian encoder, or None for models without one.
+  """
+
+  data_shape: tuple
+  encode: Optional[Callable[[Any, Any], Any]] = None

@@ -44,24 +44,60 @@ def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, esti
       lambda p, x, k: model.log_likelihood(p, x, k, estimator=estimator, num_samples=num_samples),
       params if backend.name == "mesh" else jax.tree.map(lambda a: a[0], params),
       split.x[:batch_size], key)
-  run = backend.compile_per_example(per_example)
-  values = []
+  values = map_split(backend, per_example, params, split, batch_size, key)
+  return summarize(values, label.estimator, label.kind)
+
+
+def map_split(backend, fn, params, split: data_lib.Split, batch_size: int, key: jax.Array):
+  """fn(params, x, key) -> pytree of [B, ...] applied to every example of `split` once.
+
+  Batches are padded to `batch_size` and the padding dropped from the result; batch i
+  uses key `fold_in(key, i)`. Returns host numpy arrays of [N, ...].
+  """
+  backend.check_batch_size(batch_size, "Evaluation batch size")
+  run = backend.compile_per_example(fn)
+  parts = []
   for i, batch in enumerate(data_lib.eval_batches(
       split, batch_size, jax.process_index(), jax.process_count())):
     out = run(params, batch["x"], jax.random.fold_in(key, i))
     # Rows are in split order, so the global mask is known without a gather.
     keep = i * batch_size + np.arange(batch_size) < split.num_examples
-    values.append(out[keep])
-  return summarize(np.concatenate(values), label.estimator, label.kind)
+    parts.append(jax.tree.map(lambda a: a[keep], out))
+  return jax.tree.map(lambda *a: np.concatenate(a), *parts)
+
+
+def evaluate_diagnostics(model: Model, backend, params, split: data_lib.Split, *,
+                         batch_size: int, key: jax.Array) -> dict:
+  """The family's per-example diagnostics (mean ± stderr) and, for models with a
+  continuous code, the number of active units: latent dimensions whose posterior
+  mean varies across the data, Cov_x(E_q[z|x]) > 0.01 (Burda et al., 2016)."""
+  out = {}
+  if model.diagnostics is not None:
+    values = map_split(backend, model.diagnostics, params, split, batch_size, key)
+    for name, v in values.items():
+      v = np.asarray(v, np.float64)
+      out[name] = {"mean_nats": float(v.mean()),
+                   "stderr_nats": float(v.std(ddof=1) / np.sqrt(v.size))}
+  if model.encode is not None and model.diagnostics is not None:
+    codes = map_split(backend, model.encode, params, split, batch_size, key)
+    variances = np.asarray(codes, np.float64).reshape(len(codes), -1).var(axis=0)
+    out["active_units"] = int((variances > 0.01).sum())
+    out["latent_dims"] = int(variances.size)
+  return out
 
 
 def write_eval_json(workdir: str, results: dict[str, list[Summary]], *, step: int,
-                    num_dims: int, extra: dict | None = None) -> str:
-  """Writes `<workdir>/eval.json`: every estimate with its estimator, kind and stderr."""
+                    num_dims: int, discrete: bool = True, extra: dict | None = None) -> str:
+  """Writes `<workdir>/eval.json`: every estimate with its estimator, kind and stderr.
+
+  Bits/dim is given only where log p(x) is a probability mass (`discrete`); for a
+  density on continuous data it would not be comparable.
+  """
   payload = {"step": int(step), **(extra or {}), "splits": {}}
   for split, summaries in results.items():
     payload["splits"][split] = [
-        dict(s.to_dict(), bits_per_dim=s.bits_per_dim(num_dims), text=str(s))
+        dict(s.to_dict(), bits_per_dim=s.bits_per_dim(num_dims) if discrete else None,
+             text=str(s))
         for s in summaries]
   path = os.path.join(workdir, "eval.json")
   if jax.process_index() == 0:

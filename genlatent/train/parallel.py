@@ -65,7 +65,7 @@ class MeshBackend:
                    out_shardings=(self.replicated, self.replicated), donate_argnums=(0,))
 
   def compile_per_example(self, fn: Callable) -> Callable:
-    """fn(params, x, key) -> [B] values; returns a host numpy [B] of the global batch."""
+    """fn(params, x, key) -> pytree of [B, ...] values; returns host numpy of the global batch."""
     jitted = jax.jit(fn, in_shardings=(self.replicated, self.sharded, self.replicated),
                      out_shardings=self.sharded)
 
@@ -73,7 +73,7 @@ class MeshBackend:
       out = jitted(params, x, key)
       if jax.process_count() > 1:
         out = multihost_utils.process_allgather(out, tiled=True)
-      return np.asarray(out)
+      return jax.tree.map(np.asarray, out)
 
     return run
 
@@ -119,8 +119,8 @@ class PmapBackend:
     mapped = jax.pmap(fn, axis_name=AXIS, in_axes=(0, 0, None))
 
     def run(params, x, key):
-      out = np.asarray(mapped(params, self._split(x), key))
-      return out.reshape(-1)
+      out = mapped(params, self._split(x), key)
+      return jax.tree.map(lambda a: np.asarray(a).reshape((-1,) + a.shape[2:]), out)
 
     return run
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import inspect
 import json
 import logging
 import os
@@ -57,8 +58,12 @@ def gradient_update(loss_fn, tx: optax.GradientTransformation):
   mesh backend the batch mean in `loss_fn` already spans every device.
   """
 
+  takes_step = "step" in inspect.signature(loss_fn).parameters
+
   def update(state: TrainState, batch, key, axis_name=None):
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key)
+    kwargs = {"step": state.step} if takes_step else {}
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, batch, key, **kwargs)
     metrics = dict(metrics, loss=loss)
     if axis_name is not None:
       grads = jax.lax.pmean(grads, axis_name)
@@ -243,6 +248,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
           summary = _validate(config, model, backend, state, dataset, keys["eval"], done)
           writer.write(done, {"log_likelihood": summary.mean, "stderr": summary.stderr},
                        "validation")
+        if done == num_steps and model.finalize is not None:
+          host = backend.host_state(state)
+          host = host.replace(params=model.finalize(
+              host.params, jax.random.fold_in(keys["init"], done), dataset.train.x))
+          state = backend.put_state(host)
         if done % checkpoint_every == 0 or done == num_steps:
           save(done)
         if stop.received is not None:
@@ -283,11 +293,20 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
     log.info("%s %s: %s (%.1fs)", split, name, summary, time.perf_counter() - start)
     print(f"{split} log p(x): {summary}", flush=True)
     summaries.append(summary)
+  diagnostics = evaluation.evaluate_diagnostics(
+      model, backend, backend.params(state), getattr(dataset, split),
+      batch_size=config.eval.batch_size, key=jax.random.fold_in(keys["eval"], 2_000_000))
+  if diagnostics:
+    print(f"{split} diagnostics: " + ", ".join(
+        f"{k}={v['mean_nats']:.2f}±{v['stderr_nats']:.2f}" if isinstance(v, dict) else f"{k}={v}"
+        for k, v in diagnostics.items()), flush=True)
   step = int(backend.host_state(state).step)
   evaluation.write_eval_json(
       workdir, {split: summaries}, step=step, num_dims=dataset.num_dims,
+      discrete=model.discrete,
       extra={"model": config.model.name, "data": config.data.source,
-             "binarization": config.data.binarization})
+             "binarization": config.data.binarization,
+             "diagnostics": {split: diagnostics}})
   return {split: summaries}
 
 
