@@ -5,6 +5,10 @@ Run (the README's main job, ~1 minute on a 2-core CPU):
 
 Variants (the part after the colon):
   digits         scikit-learn's 8×8 digits, dynamically binarized (default)
+  digits_2d      digits with latent_dim=2, for the 2-D manifold figure: train with
+                 --config=configs/vae.py:digits_2d --workdir=runs/vae_digits_2d, then
+                 `python -m experiments.sample --workdir=runs/vae_digits_2d` writes
+                 manifold.png and latent_scatter.png (codes as they are, no PCA)
   fashion_mnist  Fashion-MNIST from `apt-get install -y dataset-fashion-mnist`,
                  784-500-20, statically binarized
   mnist          MNIST through tfds (prepare it first: see README)
@@ -47,6 +51,8 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
 
   if variant == "digits":
     pass
+  elif variant == "digits_2d":
+    config.model.latent_dim = 2
   elif variant == "fashion_mnist":
     config.data.source = "idx:/usr/share/datasets/fashion-mnist"
     config.data.validation_size = 10000
@@ -77,5 +83,5 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
     config.eval.update(batch_size=64, estimators="elbo:2,importance:20")
   else:
     raise ValueError(f"Unknown variant {variant!r} of configs/vae.py. "
-                     "Known: digits, fashion_mnist, mnist, smoke.")
+                     "Known: digits, digits_2d, fashion_mnist, mnist, smoke.")
   return config

@@ -41,8 +41,11 @@ def test_train_evaluate_sample_write_their_outputs(tmp_path):
   assert [r["estimator"] for r in results] == ["importance-30"]
 
   (workdir / "samples.png").unlink()
-  _run("experiments.sample", f"--workdir={workdir}", "--num=16")
-  assert (workdir / "samples.png").stat().st_size > 0
+  out = _run("experiments.sample", f"--workdir={workdir}", "--num=16")
+  # The smoke VAE's codes are 2-D: the manifold and scatter need no slice or projection.
+  for name in ("samples.png", "reconstructions.png", "manifold.png", "traversals.png",
+               "interpolation.png", "attribute_label0.png", "latent_scatter.png"):
+    assert (workdir / name).stat().st_size > 0 and name in out, name
 
 
 def test_bad_names_fail_with_one_clear_line(tmp_path):

@@ -51,15 +51,20 @@ class Summary:
   count: int
   estimator: str
   kind: Kind
+  # Estimator-specific extras for eval.json (e.g. AIS's log Z and its spread).
+  details: dict | None = dataclasses.field(default=None, compare=False)
 
   def bits_per_dim(self, num_dims: int) -> float:
     """-mean log p(x) in bits per dimension."""
     return -self.mean / (num_dims * math.log(2.0))
 
   def to_dict(self) -> dict:
-    return {"mean_nats": self.mean, "stderr_nats": self.stderr,
-            "count": self.count, "estimator": self.estimator,
-            "kind": self.kind.value}
+    out = {"mean_nats": self.mean, "stderr_nats": self.stderr,
+           "count": self.count, "estimator": self.estimator,
+           "kind": self.kind.value}
+    if self.details:
+      out["details"] = dict(self.details)
+    return out
 
   def __str__(self) -> str:
     return (f"{self.mean:.2f} ± {self.stderr:.2f} nats "

@@ -62,6 +62,15 @@ class Model:
                                    a density to an auto-encoder's codes)
     estimators: names accepted by `log_likelihood`, the best one first.
     discrete: log p(x) is a probability mass (so bits/dim is meaningful), not a density.
+    prepare_evaluation(params, key, *, estimator, num_samples) -> (params', report)
+        optional: work every batch of one evaluation shares, done once before
+        the batches (e.g. AIS for log Z, a property of the params, not of x);
+        `log_likelihood` then receives params'. report: host floats recorded
+        with the summary; its `shared_stderr` (nats), the standard error of a
+        term common to every example, is added in quadrature to the
+        across-example standard error.
+    figures(params, key, workdir) -> [paths]   optional family-specific PNGs
+        (e.g. RBM filters, Gibbs chains over time), written beside samples.png
   """
 
   name: str
@@ -78,6 +87,8 @@ class Model:
   reconstruct: Optional[Callable] = None
   diagnostics: Optional[Callable] = None
   finalize: Optional[Callable] = None
+  prepare_evaluation: Optional[Callable] = None
+  figures: Optional[Callable] = None
   discrete: bool = True
 
   def __post_init__(self):

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import jax
 import numpy as np
 
+from genlatent.data import features as features_lib
 from genlatent.data import host_random
 from genlatent.data.sources import load_source
 
@@ -33,7 +34,8 @@ class Split:
   """One split of a data set, in host memory.
 
   Attributes:
-    x: [N, H, W, C] float32 in [0, 1] (in {0, 1} once binarized).
+    x: [N, H, W, C] float32 in [0, 1] (in {0, 1} once binarized), or [N, D]
+      float32 features where the data set has a feature transform.
     labels: [N] int32, -1 where unknown.
   """
 
@@ -60,6 +62,9 @@ class Dataset:
     validation: examples carved from the source's train split.
     test: the source's test split.
     binarization: 'none' | 'static' | 'dynamic'.
+    features: None, or the transform (fitted on train) that turned images into
+      the [N, D] feature rows the splits hold, e.g. `features.PCA`; its
+      `inverse` maps features back to images.
   """
 
   name: str
@@ -67,11 +72,24 @@ class Dataset:
   validation: Split
   test: Split
   binarization: str
+  features: Any = None
 
   @property
   def shape(self) -> tuple[int, ...]:
-    """(H, W, C) of one example."""
+    """(H, W, C) of one example, or (D,) for feature rows."""
     return tuple(int(d) for d in self.train.x.shape[1:])
+
+  @property
+  def image_shape(self) -> tuple[int, ...]:
+    """(H, W, C) of the images behind the examples (with or without features)."""
+    return tuple(self.features.image_shape) if self.features is not None else self.shape
+
+  def to_images(self, x: np.ndarray) -> np.ndarray:
+    """[N, *shape] examples (or model samples) -> [N, H, W, C] images in [0, 1]."""
+    x = np.asarray(x)
+    if self.features is not None:
+      x = self.features.inverse(x.reshape(len(x), -1))
+    return np.clip(x, 0.0, 1.0)
 
   @property
   def num_dims(self) -> int:
@@ -123,6 +141,9 @@ def load_dataset(config: Any) -> Dataset:
       threshold: for 'static', a pixel is 1 where x > threshold (default 0.5).
       seed: the data seed (default 0): validation carve, and under 'dynamic'
         the one-off binarization of validation and test.
+      pca_components: if > 0, every split becomes [N, pca_components] PCA
+        features fitted on train only (after the carve); see `features.PCA`.
+      pca_whiten: scale PCA features to unit training variance (default False).
   Returns:
     A `Dataset`, all splits float32. Validation is the last `validation_size`
     rows of `permutation(PRNGKey(seed), N_train)`; both carved splits keep
@@ -162,6 +183,15 @@ def load_dataset(config: Any) -> Dataset:
     val_key, test_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1))
     sample = lambda k, s: Split(host_random.bernoulli(k, s.x).astype(np.float32), s.labels)
     validation, test = sample(val_key, validation), sample(test_key, test)
+  pca_components = int(_get(config, "pca_components", 0) or 0)
+  if pca_components:
+    if binarization == "dynamic":
+      raise ValueError("pca_components needs fixed training images; use binarization "
+                       "'none' or 'static', not 'dynamic'.")
+    pca = features_lib.fit_pca(train.x, pca_components, bool(_get(config, "pca_whiten", False)))
+    project = lambda s: Split(pca.transform(s.x), s.labels)
+    train, validation, test = project(train), project(validation), project(test)
+    return Dataset(source, train, validation, test, binarization, pca)
   return Dataset(source, train, validation, test, binarization)
 
 

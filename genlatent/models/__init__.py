@@ -2,6 +2,9 @@
 
 from genlatent.core import MODELS, Model
 from genlatent.models import vae  # registers
+from genlatent.models import gmm  # registers
+from genlatent.models import rbm  # registers
+from genlatent.models import dbn  # registers
 
 
 def build_model(config, data_shape) -> Model:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 
 import jax
@@ -37,6 +39,12 @@ def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, esti
                      f"Known: {', '.join(model.estimators)}.")
   backend.check_batch_size(batch_size, "Evaluation batch size")
 
+  report = {}
+  if model.prepare_evaluation is not None:
+    key, prepare_key = jax.random.split(key)
+    params, report = prepare_params(model, backend, params, prepare_key, estimator=estimator,
+                                    num_samples=num_samples)
+
   def per_example(p, x, k):
     return model.log_likelihood(p, x, k, estimator=estimator, num_samples=num_samples).values
 
@@ -45,7 +53,31 @@ def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, esti
       params if backend.name == "mesh" else jax.tree.map(lambda a: a[0], params),
       split.x[:batch_size], key)
   values = map_split(backend, per_example, params, split, batch_size, key)
-  return summarize(values, label.estimator, label.kind)
+  summary = summarize(values, label.estimator, label.kind)
+  if not report:
+    return summary
+  # A term shared by every example (AIS's log Z) has its own error, which the
+  # spread across examples does not show: add it in quadrature, keep both.
+  shared = float(report.get("shared_stderr", 0.0))
+  return dataclasses.replace(
+      summary, stderr=math.hypot(summary.stderr, shared),
+      details=dict(report, stderr_across_examples=summary.stderr))
+
+
+def prepare_params(model: Model, backend, params, key: jax.Array, *, estimator: str,
+                   num_samples: int):
+  """(params', report) from the family's `prepare_evaluation`, run once on one device.
+
+  The params come to the host first so the shared work (e.g. AIS chains) is not
+  replicated on every device, and go back replicated as the backend wants them.
+  """
+  if backend.name == "mesh":  # replicated: this process's copy is the whole array
+    host = jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), params)
+  else:
+    host = jax.tree.map(lambda a: np.asarray(a[0]), params)
+  prepared, report = model.prepare_evaluation(host, key, estimator=estimator,
+                                              num_samples=num_samples)
+  return backend.put_state(prepared), report
 
 
 def map_split(backend, fn, params, split: data_lib.Split, batch_size: int, key: jax.Array):

@@ -93,6 +93,8 @@ def setup(config: ml_collections.ConfigDict):
   x_example = dataset.train.x[:2]
   params = model.init(keys["init"], x_example)
   if model.loss is not None:
+    if model.init_state is not None:  # a data-dependent start (e.g. k-means++ seeding)
+      params = model.init_state(keys["init"], params, dataset.train.x).params
     tx = make_optimizer(config.optimizer)
     state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
                        opt_state=tx.init(params), extra={})
@@ -306,6 +308,7 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
       discrete=model.discrete,
       extra={"model": config.model.name, "data": config.data.source,
              "binarization": config.data.binarization,
+             "features": dataset.features.describe() if dataset.features is not None else None,
              "diagnostics": {split: diagnostics}})
   return {split: summaries}
 
@@ -316,15 +319,22 @@ def write_figures(config, model: Model, params, dataset, workdir: str, num: int 
     return []
   keys = _keys(config)
   paths = []
-  scale = max(1, 112 // dataset.shape[0])
+  # Feature data (e.g. PCA) are shown as images through the inverse transform.
+  scale = max(1, 112 // dataset.image_shape[0])
   if model.sample is not None:
     samples = np.asarray(jax.jit(model.sample, static_argnums=2)(params, keys["sample"], num))
-    paths.append(viz.save_image_grid(samples, os.path.join(workdir, "samples.png"), scale=scale))
+    paths.append(viz.save_image_grid(dataset.to_images(samples),
+                                     os.path.join(workdir, "samples.png"), scale=scale))
   if model.reconstruct is not None:
     x = dataset.test.x[:50]
     recon = np.asarray(jax.jit(model.reconstruct)(params, x, keys["sample"]))
     paths.append(viz.save_reconstruction_grid(
-        x, recon, os.path.join(workdir, "reconstructions.png"), scale=scale))
+        dataset.to_images(x), dataset.to_images(recon),
+        os.path.join(workdir, "reconstructions.png"), scale=scale))
+  if model.figures is not None:
+    wants_data = "dataset" in inspect.signature(model.figures).parameters
+    paths.extend(model.figures(params, keys["sample"], workdir,
+                               **({"dataset": dataset} if wants_data else {})))
   return paths
 
 

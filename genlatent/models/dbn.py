@@ -1,0 +1,312 @@
+"""Deep belief nets: RBMs stacked and trained greedily (Hinton, Osindero & Teh, 2006).
+
+Layers h_0 = v [B, V], h_1 [B, H_1], ..., h_L [B, H_L]. RBM l models
+(h_l, h_{l+1}); the generative model is the top RBM over (h_{L−1}, h_L) and
+directed sigmoid layers below it:
+
+  p(v, h_1, ..., h_{L−1}) = p_top(h_{L−1}) Π_{l<L−1} p(h_l | h_{l+1}),
+  p(h_l = 1 | h_{l+1}) = σ(b_l + W_l h_{l+1}),   p_top(h) = exp(−F_top(h)) / Z_top.
+
+The recognition model Q(h_{l+1} | h_l) = σ(c_l + h_l W_l) is RBM l's hidden
+conditional. With one layer the DBN is an RBM.
+
+Training (greedy, layer-wise) is one run of the common trainer: `update`
+switches on the step, training RBM l with CD/PCD for `layer_steps[l]` updates
+on binary samples of h_l propagated up through the (frozen) layers below, then
+moving on. Each layer keeps its own optimizer state and PCD chains in the
+`TrainState`, so a resumed run continues mid-phase exactly.
+
+Likelihood, nats per example:
+  elbo:  E_Q[log p(v, h) − log Q(h | v)] − log Z_top ≤ log p(v), Monte Carlo over Q.
+  ais:   log (1/S) Σ_s p*(v, h_s)/Q(h_s | v) − log Ẑ_top, the importance-weighted
+         bound with S = `posterior_samples` (Burda et al., 2016), with log Z_top by AIS.
+  exact: enumeration, for tiny models (h_1..h_{L−1} ≤ 20 units in all, and one
+         side of the top RBM ≤ 20).
+With log Z from AIS (biased low in expectation) neither is a guaranteed bound,
+so both are labelled estimates; with exact log Z the elbo is a lower bound.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.core import maths
+from genlatent.estimators import ais as ais_lib
+from genlatent.estimators import importance_sampled_log_likelihood
+from genlatent.models import rbm
+
+TRAINABLE = ("weights", "visible_bias", "hidden_bias")
+
+
+def _flatten(x):
+  return x.reshape(x.shape[0], -1)
+
+
+def posterior_log_weights(layers, v: jax.Array, key: jax.Array, n: int) -> jax.Array:
+  """[n, B] log p*(v, h) − log Q(h | v) for n samples h = (h_1..h_{L−1}) ~ Q(· | v).
+
+  p* is the joint with the top RBM unnormalised: log p* = Σ_{l<L−1} log p(h_l |
+  h_{l+1}) − F_top(h_{L−1}). Layer l's samples draw from `fold_in(key, l)`.
+  """
+  h = jnp.broadcast_to(v, (n,) + v.shape)
+  total = jnp.zeros((n, v.shape[0]), jnp.float32)
+  for l, layer in enumerate(layers[:-1]):
+    logits_up = rbm.hidden_input(layer, h)
+    h_next = rbm.bernoulli(jax.nn.sigmoid(logits_up), jax.random.fold_in(key, l))
+    total += (maths.bernoulli_log_prob(h, rbm.visible_input(layer, h_next), 1)
+              - maths.bernoulli_log_prob(h_next, logits_up, 1))
+    h = h_next
+  return total - rbm.free_energy(layers[-1], h)
+
+
+def exact_unnormalized_log_prob(layers, v: jax.Array, chunk_size: int = 256) -> jax.Array:
+  """[B] log p*(v) = log Σ_h p*(v, h), enumerating h_1..h_{L−1} jointly (≤ 20 units)."""
+  if len(layers) == 1:
+    return -rbm.free_energy(layers[0], v)
+  sizes = [rbm.num_units(layer)[1] for layer in layers[:-1]]
+  offsets = np.cumsum([0] + sizes)
+
+  def log_f(states):  # [N, Σ sizes] -> [N, B]
+    hs = [states[:, offsets[i]:offsets[i + 1]] for i in range(len(sizes))]
+    a = rbm.visible_input(layers[0], hs[0])  # [N, V]
+    # log p(v | h_1) for every (state, example) pair without an [N, B, V] array.
+    out = a @ v.T - jnp.sum(jax.nn.softplus(a), axis=-1, keepdims=True)
+    for l in range(1, len(sizes)):
+      out += maths.bernoulli_log_prob(hs[l - 1], rbm.visible_input(layers[l], hs[l]), 1)[:, None]
+    return out - rbm.free_energy(layers[-1], hs[-1])[:, None]
+
+  return ais_lib.log_sum_over_binary_states(log_f, int(offsets[-1]), chunk_size)
+
+
+def down_pass_mean(layers, h_top_visible: jax.Array) -> jax.Array:
+  """[B, V] mean-field down pass: E[h_l | h_{l+1}] from the top RBM's visible layer down."""
+  h = h_top_visible
+  for layer in reversed(layers[:-1]):
+    h = rbm.visible_mean(layer, h)
+  return h
+
+
+@MODELS.register("dbn")
+def build_dbn(config, data_shape) -> Model:
+  """A DBN from `config` (the `model` part of an experiment config).
+
+  Config fields:
+    hidden: (H_1, ..., H_L), L ≥ 1 hidden layers (L RBMs).
+    layer_steps: (S_1, ..., S_L) updates spent on each RBM, bottom first;
+      the trainer's num_steps should be their sum (later steps train the top).
+    training, gibbs_steps, num_chains, init_scale, optimizer: per-layer RBM
+      training, as for the 'rbm' family.
+    ais_schedule: β schedule of the top RBM's AIS;  ais_chains: chains for the
+      'elbo' estimator's log Z.
+    posterior_samples: S for the 'ais' estimator's importance weights.
+    sample_steps: Gibbs sweeps in the top RBM behind `sample`.
+  Estimators: 'ais' (num_samples = AIS chains), 'elbo' (num_samples = Monte
+  Carlo samples), and 'exact' for tiny models.
+  """
+  data_shape = tuple(data_shape)
+  num_visible = int(np.prod(data_shape))
+  hidden = tuple(int(h) for h in config.hidden)
+  sizes = (num_visible,) + hidden
+  num_layers = len(hidden)
+  layer_steps = tuple(int(s) for s in config.layer_steps)
+  if num_layers < 1 or len(layer_steps) != num_layers:
+    raise ValueError(f"A DBN needs ≥ 1 hidden layer and one entry of layer_steps per layer; "
+                     f"got hidden={hidden}, layer_steps={layer_steps}.")
+  training = config.get("training", "cd")
+  if training not in rbm.TRAINING:
+    raise ValueError(f"Unknown training {training!r}. Known: {', '.join(rbm.TRAINING)}.")
+  num_gibbs = int(config.get("gibbs_steps", 1))
+  num_chains = int(config.get("num_chains", 100))
+  schedule = config.get("ais_schedule", "classic")
+  ais_lib.beta_schedule(schedule)
+  ais_chains = int(config.get("ais_chains", 100))
+  posterior_samples = int(config.get("posterior_samples", 100))
+  chunk_size = int(config.get("chunk_size", 100))
+  sample_steps = int(config.get("sample_steps", 1000))
+  tx = rbm.make_optimizer(config.optimizer)
+  top_enumerable = min(sizes[-2], sizes[-1]) <= ais_lib.MAX_ENUMERATION_BITS
+  middle_bits = sum(hidden[:-1])
+  enumerable = top_enumerable and (num_layers == 1 or middle_bits <= ais_lib.MAX_ENUMERATION_BITS)
+  estimators = ("ais", "elbo", "exact") if enumerable else ("ais", "elbo")
+
+  def init(key, x_example):
+    del x_example
+    keys = jax.random.split(key, num_layers)
+    layers = [rbm.init_params(keys[l], sizes[l], sizes[l + 1],
+                              init_scale=config.get("init_scale", 0.01))
+              for l in range(num_layers)]
+    rates = [jnp.full((n,), 0.5, jnp.float32) for n in sizes[:-1]]
+    return {"layers": layers, "base_rates": rates}
+
+  def init_state(key, params, x_train):
+    """Data base rates and visible biases for layer 0; PCD chains per layer."""
+    x = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
+    logits = rbm.base_rate_logits(x)
+    layers = list(params["layers"])
+    layers[0] = dict(layers[0], visible_bias=jnp.asarray(logits))
+    rates = list(params["base_rates"])
+    rates[0] = jax.nn.sigmoid(jnp.asarray(logits))
+    params = {"layers": layers, "base_rates": rates}
+    extra = {}
+    if training == "pcd":
+      keys = jax.random.split(key, num_layers)
+      extra["chains"] = [rbm.initial_chains(keys[0], x, num_chains)] + [
+          rbm.bernoulli(jnp.full((num_chains, sizes[l]), 0.5), keys[l])
+          for l in range(1, num_layers)]
+    opt_state = [tx.init({k: layer[k] for k in TRAINABLE}) for layer in layers]
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
+                      extra=extra)
+
+  def train_layer(l, state, batch, key, axis_name):
+    """CD/PCD on RBM l with data propagated up as binary samples; other layers frozen."""
+    params = state.params
+    layers = list(params["layers"])
+    h, index = _flatten(batch["x"]), batch["index"]
+    key_up, key_cd = jax.random.split(key)
+    for j in range(l):
+      h, _ = rbm.sample_hidden(layers[j], h, jax.random.fold_in(key_up, j), index)
+    chains = state.extra["chains"][l] if training == "pcd" else None
+    grads, chains, sums = rbm.contrastive_divergence(
+        {k: layers[l][k] for k in TRAINABLE}, h, key_cd, index, num_gibbs=num_gibbs,
+        chains=chains, axis_name=axis_name)
+    opt_state = list(state.opt_state)
+    layers[l], opt_state[l] = rbm.apply_gradients(tx, layers[l], grads, opt_state[l])
+    rates = list(params["base_rates"])
+    if l > 0:  # layer 0's base rates are the data's, computed once
+      rates[l] = rbm.update_base_rate(rates[l], h, axis_name=axis_name)
+    extra = state.extra
+    if chains is not None:
+      extra = dict(extra, chains=[chains if j == l else c for j, c in enumerate(extra["chains"])])
+    count = sums.pop("count")
+    metrics = {k: v / count for k, v in sums.items()}
+    metrics.update(loss=metrics["reconstruction_error"], layer=jnp.asarray(l, jnp.float32))
+    return state.replace(step=state.step + 1, params={"layers": layers, "base_rates": rates},
+                         opt_state=opt_state, extra=extra), metrics
+
+  def update(state, batch, key, axis_name=None):
+    """One CD/PCD step on the layer the step's phase names (see `rbm.training_phase`).
+    Metrics: that layer's reconstruction_error (= loss), free_energy, and `layer`."""
+    branches = [functools.partial(train_layer, l, axis_name=axis_name) for l in range(num_layers)]
+    return jax.lax.switch(rbm.training_phase(state.step, layer_steps), branches,
+                          state, batch, key)
+
+  def top_base_logits(params):
+    return rbm.rate_logits(params["base_rates"][-1])
+
+  def log_partition(params, key, method, num_chains_eval):
+    cached = rbm.cached_log_partition(params, method)
+    if cached is not None:
+      return cached[1]["log_z"], cached[0]
+    top = params["layers"][-1]
+    if method == "exact":
+      return rbm.exact_log_partition(top), "exact"
+    result = rbm.ais_log_partition(top, top_base_logits(params), key, num_chains_eval, schedule)
+    return result.log_z, rbm.ais_label(num_chains_eval, schedule)
+
+  def elbo_log_partition(params, key):
+    """(log Z_top, its label, exact?) for the elbo: exact when enumerable, else AIS."""
+    for method in ("exact", "ais"):
+      cached = rbm.cached_log_partition(params, method)
+      if cached is not None:
+        return cached[1]["log_z"], cached[0], method == "exact"
+    if top_enumerable:
+      return rbm.exact_log_partition(params["layers"][-1]), "exact", True
+    log_z, label = log_partition(params, key, "ais", ais_chains)
+    return log_z, label, False
+
+  def elbo(params, x, key, num_samples: int = 1):
+    """[B] nats: E_Q[log p*(x, h) − log Q(h | x)] − log Z_top over `num_samples` draws.
+
+    A lower bound on log p(x) when log Z_top is exact; with AIS, an estimate of one.
+    """
+    key_z, key_h = jax.random.split(key)
+    log_z, _, _ = elbo_log_partition(params, key_z)
+    log_w = posterior_log_weights(params["layers"], _flatten(x), key_h, num_samples)
+    return log_w.mean(axis=0) - log_z
+
+  def log_likelihood(params, x, key, *, estimator: str = "ais",
+                     num_samples: int = 100) -> LogLikelihood:
+    """Per-example log p(x), nats (see the module docstring for each estimator)."""
+    if estimator not in estimators:
+      raise ValueError(f"Unknown estimator {estimator!r} for this DBN. Known: "
+                       f"{', '.join(estimators)}.")
+    v = _flatten(x)
+    key_z, key_h = jax.random.split(key)
+    layers = params["layers"]
+    if estimator == "exact":
+      log_z, _ = log_partition(params, key_z, "exact", 0)
+      return LogLikelihood(exact_unnormalized_log_prob(layers, v) - log_z, "exact", Kind.EXACT)
+    if estimator == "elbo":
+      log_z, label, exact = elbo_log_partition(params, key_z)
+      log_w = posterior_log_weights(layers, v, key_h, num_samples)
+      name = "elbo" if exact else f"elbo+{label}"
+      return LogLikelihood(log_w.mean(axis=0) - log_z, name,
+                           Kind.LOWER_BOUND if exact else Kind.ESTIMATE)
+    log_z, label = log_partition(params, key_z, "ais", num_samples)
+    if num_layers == 1:
+      return LogLikelihood(-rbm.free_energy(layers[0], v) - log_z, label, Kind.ESTIMATE)
+    log_p_star = importance_sampled_log_likelihood(
+        functools.partial(posterior_log_weights, layers, v), key_h, posterior_samples,
+        chunk_size)
+    return LogLikelihood(log_p_star - log_z, f"{label}+importance-{posterior_samples}",
+                         Kind.ESTIMATE)
+
+  def prepare_evaluation(params, key, *, estimator: str, num_samples: int):
+    """log Z of the top RBM once per evaluation: (params with it cached, report)."""
+    params = rbm.without_log_partition(params)
+    top = params["layers"][-1]
+    if estimator == "exact" or (estimator == "elbo" and top_enumerable):
+      log_z = jax.jit(rbm.exact_log_partition)(top)
+      return rbm.with_log_partition(params, "exact", log_z), rbm.exact_report(log_z)
+    chains = num_samples if estimator == "ais" else ais_chains
+    result = jax.jit(functools.partial(rbm.ais_log_partition, num_chains=chains,
+                                       schedule=schedule))(top, top_base_logits(params), key)
+    label = rbm.ais_label(chains, schedule)
+    return (rbm.with_log_partition(params, label, result.log_z, result.stderr),
+            rbm.ais_report(label, result))
+
+  def top_chains(params, key, n):
+    key_init, key_chain = jax.random.split(key)
+    return rbm.base_samples(params["layers"][-1], top_base_logits(params), key_init, n), key_chain
+
+  def sample(params, key, n):
+    """[n, *data_shape]: `sample_steps` Gibbs sweeps in the top RBM, then a down pass
+    sampling each directed layer and returning E[v | h_1]."""
+    layers = params["layers"]
+    start, key_chain = top_chains(params, key, n)
+    h, mean = rbm.gibbs_chain(layers[-1], start, key_chain, sample_steps)
+    if num_layers == 1:
+      return mean.reshape((n,) + data_shape)
+    for l in range(num_layers - 2, 0, -1):
+      h, _ = rbm.sample_visible(layers[l], h, jax.random.fold_in(key, 100 + l))
+    return rbm.visible_mean(layers[0], h).reshape((n,) + data_shape)
+
+  def reconstruct(params, x, key=None):
+    """[B, *data_shape]: mean-field up pass to the top hidden layer and down again."""
+    del key
+    h = _flatten(x)
+    for layer in params["layers"]:
+      h = rbm.hidden_probs(layer, h)
+    h = rbm.visible_mean(params["layers"][-1], h)
+    return down_pass_mean(params["layers"], h).reshape(x.shape)
+
+  def figures(params, key, workdir):
+    """filters.png (layer 0) and gibbs_chains.png (top-RBM chains, mean-field down pass)."""
+    from genlatent.viz import rbm as viz_rbm
+    start, key_chain = top_chains(params, key, 10)
+    steps = viz_rbm.CHAIN_STEPS
+    snapshots = jax.jit(rbm.gibbs_snapshots, static_argnums=3)(
+        params["layers"][-1], start, key_chain, steps)
+    images = jax.vmap(functools.partial(down_pass_mean, params["layers"]))(snapshots)
+    return viz_rbm.write_figures(workdir, np.asarray(params["layers"][0]["weights"]),
+                                 np.asarray(images), data_shape, steps)
+
+  return Model(name="dbn", init=init, update=update, init_state=init_state,
+               log_likelihood=log_likelihood, estimators=estimators, elbo=elbo,
+               sample=sample, reconstruct=reconstruct,
+               prepare_evaluation=prepare_evaluation, figures=figures)

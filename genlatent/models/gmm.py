@@ -1,0 +1,501 @@
+"""Gaussian mixture model: p(x) = Σ_k π_k N(x; μ_k, Σ_k), exact log-likelihood.
+
+The simplest model with a discrete latent k. Its log-likelihood is exact (kind
+`exact`), which anchors the shared scale: on the same data every other family's
+estimate can be read against it. Examples x are [B, *data_shape], flattened to
+[B, D]; all values are nats per example. The density itself is
+`genlatent.core.mixture` (shared with the `mog` prior).
+
+Training, chosen by `config.training`:
+
+  em           full-batch EM when the batch is the whole training set (set
+               batch_size = N_train); each update is one E-step and one M-step.
+  stepwise_em  mini-batch (stepwise) EM: running sufficient statistics
+               s ← (1 − ρ_t) s + ρ_t ŝ_batch with ρ_t = (t + offset)^(−power).
+  gradient     Adam (or any `config.optimizer`) on −mean log p(x), through the
+               common trainer's gradient path.
+
+EM statistics are kept in the frame of the current means,
+  count_k = Σ_b r_bk,  first_k = Σ_b r_bk (x_b − μ_k),
+  second_k = Σ_b r_bk (x_b − μ_k)(x_b − μ_k)ᵀ   (diagonal only for diag/spherical;
+                                                summed over k for tied),
+normalised per example, so the M-step subtracts small numbers from small
+numbers (no Σ xxᵀ − N μμᵀ cancellation in float32). Under data parallelism the
+per-device sums are `psum`-med (pmap) or all-reduced by XLA (mesh backend).
+
+The covariance floor `reg_covar` is added to every M-step covariance, as in
+scikit-learn, so a component that collapses onto a point keeps a finite
+density. A component left with (almost) no responsibility is re-seeded at the
+worst-explained example of the batch, with the pooled covariance.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.core import mixture
+from genlatent.models import em
+
+ESTIMATORS = ("exact", "elbo")
+TRAININGS = ("em", "stepwise_em", "gradient")
+
+
+@struct.dataclass
+class Statistics:
+  """EM sufficient statistics in the frame of the current means (sums or per-example means).
+
+  Attributes:
+    count: [K] Σ r_bk.
+    first: [K, D] Σ r_bk (x_b − μ_k).
+    second: full [K, D, D]; tied [D, D] (summed over k); diag and spherical
+      [K, D] (the diagonal).
+  """
+
+  count: jax.Array
+  first: jax.Array
+  second: jax.Array
+
+  def scale(self, s):
+    return jax.tree.map(lambda a: a * s, self)
+
+  def __add__(self, other):
+    return jax.tree.map(jnp.add, self, other)
+
+
+# ----------------------------------------------------------------------------- E-step
+
+
+def _solve_upper_t(u, b):
+  """U⁻ᵀ b for upper-triangular U (b: [D] or [D, M])."""
+  return jax.scipy.linalg.solve_triangular(u, b, trans="T")
+
+
+def batch_statistics(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array):
+  """E-step over one batch: the sums for the M-step and each example's log p(x).
+
+  Args:
+    x: [B, D]; mask: [B], 1 for real rows, 0 for padding (ignored).
+  Returns:
+    (Statistics of sums over this batch, log p(x) [B] nats).
+  """
+  ct = mog.covariance_type
+  x = x.astype(mog.means.dtype)
+  if ct in ("full", "tied"):
+    # The whitened residuals y = (x − μ_k) U_k serve both steps: |y|² for the
+    # E-step, Σ r y yᵀ = Uᵀ (scatter about μ_k) U for the M-step.
+    y = mixture.whitened_residuals(mog, x)  # [K, B, D]
+    log_joint = (mixture.component_log_normalizer(mog)[:, None]
+                 - 0.5 * jnp.sum(y * y, axis=-1))  # [K, B]
+    log_px = jax.nn.logsumexp(log_joint, axis=0)
+    r = jnp.exp(log_joint - log_px) * mask  # [K, B]
+    count = r.sum(axis=1)
+    ry = r[..., None] * y
+    t = ry.sum(axis=1)  # [K, D] Σ r y
+    u = mog.precision_cholesky
+    if ct == "full":
+      w = jnp.einsum("kbd,kbe->kde", ry, y)  # [K, D, D]
+      # (x − μ) = y U⁻¹ row-wise: first = t U⁻¹, second = U⁻ᵀ W U⁻¹.
+      first = jax.vmap(_solve_upper_t)(u, t)
+      half = jax.vmap(_solve_upper_t)(u, w)  # U⁻ᵀ W
+      second = jax.vmap(_solve_upper_t)(u, jnp.swapaxes(half, 1, 2))
+    else:
+      w = jnp.einsum("kbd,kbe->de", ry, y)
+      first = _solve_upper_t(u, t.T).T
+      second = _solve_upper_t(u, _solve_upper_t(u, w).T)
+    second = 0.5 * (second + jnp.swapaxes(second, -1, -2))
+    return Statistics(count, first, second), log_px
+
+  log_joint = mixture.component_log_normalizer(mog) - 0.5 * mixture.mahalanobis(mog, x)
+  log_px = jax.nn.logsumexp(log_joint, axis=1)
+  r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]  # [B, K]
+  count = r.sum(axis=0)
+  # Sums about a common origin c (the mixture mean) by matrix products, then
+  # moved to each component's frame: x − μ_k = (x − c) − (μ_k − c). The
+  # cancellation this leaves is |μ_k − c|²/σ² ε, a between- over within-
+  # component ratio, and the M-step's likelihood is flat to first order in it.
+  c = jax.lax.stop_gradient(mixture.mean(mog))
+  xc, mc = x - c, mog.means - c
+  s1 = r.T @ xc  # [K, D]
+  s2 = r.T @ (xc * xc)
+  first = s1 - count[:, None] * mc
+  second = s2 - 2.0 * mc * s1 + count[:, None] * mc * mc
+  return Statistics(count, first, jnp.maximum(second, 0.0)), log_px
+
+
+def _num_chunks(batch: int, chunk_size: int) -> int:
+  """The fewest equal chunks of at most `chunk_size` rows (a divisor of `batch`)."""
+  if not chunk_size or batch <= chunk_size:
+    return 1
+  for n in range(math.ceil(batch / chunk_size), batch + 1):
+    if batch % n == 0:
+      return n
+  return 1
+
+
+def chunked_batch_statistics(mog, x, mask, chunk_size: int = 0):
+  """`batch_statistics` in chunks of at most `chunk_size` rows (0: all at once).
+
+  Chunk j holds rows j, j + n, j + 2n, ... (n chunks), so under the mesh backend
+  every chunk stays spread over all devices. Saves memory ([K, B, D] residuals
+  for full covariances) and keeps each chunk in cache.
+  """
+  b = x.shape[0]
+  n = _num_chunks(b, chunk_size)
+  if n == 1:
+    return batch_statistics(mog, x, mask)
+  xs = jnp.swapaxes(x.reshape(b // n, n, -1), 0, 1)  # [n, B/n, D]
+  ms = mask.reshape(b // n, n).T
+
+  def body(total, chunk):
+    stats, log_px = batch_statistics(mog, *chunk)
+    return total + stats, log_px
+
+  zero = jax.tree.map(jnp.zeros_like, jax.eval_shape(
+      lambda: batch_statistics(mog, xs[0], ms[0])[0]))
+  stats, log_px = jax.lax.scan(body, zero, (xs, ms))
+  return stats, log_px.T.reshape(b)
+
+
+# ----------------------------------------------------------------------------- M-step
+
+
+def m_step(mog: mixture.MixtureOfGaussians, stats: Statistics, reg_covar: float):
+  """Parameters that maximise the expected complete log-likelihood, and the statistics re-framed.
+
+  Args:
+    mog: the current mixture (its means are the frame of `stats`).
+    stats: per-example statistics (count sums to 1 over k).
+  Returns:
+    (new mixture, the same statistics in the frame of the new means, the new
+    covariances in scikit-learn's `covariances_` shapes, floor included).
+  """
+  ct = mog.covariance_type
+  d = mog.dim
+  dtype = mog.means.dtype
+  # As scikit-learn: 10 ε keeps an empty component's division finite.
+  count = stats.count + 10 * jnp.finfo(dtype).eps
+  delta = stats.first / count[:, None]
+  means = mog.means + delta
+  # Scatter about the new means: second − count δδᵀ (small minus small).
+  if ct == "full":
+    second = stats.second - count[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    cov = second / count[:, None, None] + reg_covar * jnp.eye(d, dtype=dtype)
+  elif ct == "tied":
+    second = stats.second - jnp.einsum("k,ki,kj->ij", count, delta, delta)
+    cov = second / jnp.sum(count) + reg_covar * jnp.eye(d, dtype=dtype)
+  else:
+    second = jnp.maximum(stats.second - count[:, None] * delta * delta, 0.0)
+    cov = second / count[:, None] + reg_covar
+    if ct == "spherical":
+      cov = cov.mean(axis=1)
+  u = mixture.precision_cholesky_from_covariances(cov, ct)
+  # Rounding can leave a nearly singular covariance not positive definite;
+  # such a component keeps its previous factor rather than turning NaN.
+  axes = tuple(range(1, u.ndim)) if ct != "tied" else tuple(range(u.ndim))
+  finite = jnp.all(jnp.isfinite(u), axis=axes, keepdims=True)
+  u = jnp.where(finite, u, mog.precision_cholesky)
+  new = mixture.MixtureOfGaussians(jnp.log(count / jnp.sum(count)), means, u, ct)
+  reframed = Statistics(stats.count, jnp.zeros_like(stats.first), second)
+  return new, reframed, cov
+
+
+def reseed(mog: mixture.MixtureOfGaussians, stats: Statistics, covariances: jax.Array,
+           empty: jax.Array, candidates: jax.Array, count: jax.Array, reg_covar: float):
+  """Moves each empty component onto a candidate point, with the pooled covariance.
+
+  Args:
+    mog, stats, covariances: an M-step's output.
+    empty: [K] bool.
+    candidates: [M, D] points, worst-explained first; the j-th empty component
+      takes the j-th.
+    count: per-example weight a re-seeded component starts with (one example's worth).
+  Returns:
+    (mixture, statistics) with the empty components replaced.
+  """
+  ct = mog.covariance_type
+  slot = em.reseed_slots(empty, candidates.shape[0])
+  means = jnp.where(empty[:, None], candidates[slot], mog.means)
+  new_count = jnp.where(empty, count, stats.count)
+  u, second = mog.precision_cholesky, stats.second
+  if ct != "tied":  # a tied covariance is already shared: only the mean moves
+    pooled = jnp.tensordot(jnp.exp(mog.log_weights) * ~empty, covariances, axes=1)
+    pooled = pooled / jnp.maximum(jnp.sum(jnp.exp(mog.log_weights) * ~empty), 1e-30)
+    u_pooled = mixture.precision_cholesky_from_covariances(pooled[None], ct)[0]
+    floor = reg_covar * (jnp.eye(mog.dim) if ct == "full" else 1.0)
+    scatter = count * (pooled - floor)
+    if ct == "spherical":
+      scatter = jnp.full((mog.dim,), scatter)
+    pick = lambda e, a, b: jnp.where(e.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+    u = pick(empty, jnp.broadcast_to(u_pooled, u.shape), u)
+    second = pick(empty, jnp.broadcast_to(scatter, second.shape), second)
+  new = mixture.MixtureOfGaussians(jnp.log(new_count / jnp.sum(new_count)), means, u, ct)
+  return new, Statistics(new_count, stats.first, second)
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def _constrain_diagonal(raw, max_precision):
+  """U's diagonal from unconstrained values, in (0, max_precision): σ² ≥ reg_covar on the diagonal."""
+  return max_precision * jax.nn.sigmoid(raw)
+
+
+def _unconstrain_diagonal(u, max_precision):
+  u = jnp.clip(u / max_precision, 1e-30, 1.0 - 1e-7)
+  return jnp.log(u) - jnp.log1p(-u)
+
+
+def _precision_shape(covariance_type: str, k: int, d: int) -> tuple[int, ...]:
+  return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
+
+
+def constrain(raw: jax.Array, covariance_type: str, max_precision: float) -> jax.Array:
+  """The precision Cholesky factor U from gradient-trained unconstrained values.
+
+  full/tied: the strict upper triangle as is, the diagonal through a scaled
+  sigmoid (positive and at most 1/√reg_covar, so |Σ| ≥ reg_covar^D and no
+  component can collapse to a point); diag/spherical: the same sigmoid.
+  """
+  if covariance_type in ("full", "tied"):
+    diag = jnp.diagonal(raw, axis1=-2, axis2=-1)
+    off = jnp.triu(raw, 1)
+    return off + _constrain_diagonal(diag, max_precision)[..., None] * jnp.eye(raw.shape[-1])
+  return _constrain_diagonal(raw, max_precision)
+
+
+def unconstrain(u: jax.Array, covariance_type: str, max_precision: float) -> jax.Array:
+  """Inverse of `constrain` (a diagonal at or above the ceiling is clipped just below it)."""
+  if covariance_type in ("full", "tied"):
+    diag = jnp.diagonal(u, axis1=-2, axis2=-1)
+    eye = jnp.eye(u.shape[-1])
+    return jnp.triu(u, 1) + _unconstrain_diagonal(diag, max_precision)[..., None] * eye
+  return _unconstrain_diagonal(u, max_precision)
+
+
+def params_from_mixture(mog: mixture.MixtureOfGaussians) -> dict:
+  """EM-mode params ({'logits', 'means', 'precision_cholesky'}) of a mixture."""
+  return {"logits": mog.log_weights, "means": mog.means,
+          "precision_cholesky": mog.precision_cholesky}
+
+
+def information_criteria(log_likelihood_values, num_components: int, dim: int,
+                         covariance_type: str) -> dict:
+  """{'bic', 'aic', 'num_parameters'} of a fit, from its per-example log p(x) (nats).
+
+  The same definitions as scikit-learn's `GaussianMixture.bic`/`.aic`; lower is better.
+  """
+  values = np.asarray(log_likelihood_values, np.float64)
+  p = mixture.num_parameters(num_components, dim, covariance_type)
+  total = float(values.sum())
+  return {"bic": mixture.bic(total, p, values.size), "aic": mixture.aic(total, p),
+          "num_parameters": p}
+
+
+# ----------------------------------------------------------------------------- the family
+
+
+@MODELS.register("gmm")
+def build_gmm(config, data_shape) -> Model:
+  """A Gaussian mixture from `config` (the `model` part of an experiment config).
+
+  Config fields:
+    num_components: K.
+    covariance_type: 'full' | 'diag' | 'spherical' | 'tied'.
+    reg_covar: variance added to every covariance's diagonal (the floor).
+    training: 'em' | 'stepwise_em' | 'gradient' (module docstring).
+    init: 'kmeans' (k-means++ seeding and `kmeans_iterations` Lloyd steps) or
+      'random' (K random examples as centers); the first parameters are one
+      M-step from that hard assignment, as scikit-learn's.
+    kmeans_iterations: Lloyd steps after seeding (0: seeding only).
+    stepwise_offset, stepwise_power: ρ_t = (t + offset)^(−power).
+    reseed_min_count: a component with less than this many examples' worth of
+      responsibility in a batch is re-seeded (EM only; 0 disables).
+    chunk_size: rows per E-step chunk (0: the whole batch at once).
+  """
+  data_shape = tuple(data_shape)
+  d = int(np.prod(data_shape))
+  k = int(config.num_components)
+  ct = mixture.check_covariance_type(config.get("covariance_type", "full"))
+  reg_covar = float(config.get("reg_covar", 1e-6))
+  training = config.get("training", "em")
+  if training not in TRAININGS:
+    raise ValueError(f"Unknown training {training!r} for the GMM. Known: {', '.join(TRAININGS)}.")
+  init_method = config.get("init", "kmeans")
+  kmeans_iterations = int(config.get("kmeans_iterations", 10))
+  offset = float(config.get("stepwise_offset", 2.0))
+  power = float(config.get("stepwise_power", 0.7)) if training == "stepwise_em" else 0.0
+  reseed_min_count = float(config.get("reseed_min_count", 1e-2))
+  chunk_size = int(config.get("chunk_size", 0))
+  max_precision = 1.0 / math.sqrt(reg_covar)
+  gradient = training == "gradient"
+  precision_key = "unconstrained_precision_cholesky" if gradient else "precision_cholesky"
+
+  def to_mixture(params) -> mixture.MixtureOfGaussians:
+    u = params[precision_key]
+    if gradient:
+      u = constrain(u, ct, max_precision)
+    return mixture.MixtureOfGaussians(params["logits"], params["means"], u, ct)
+
+  def from_mixture(mog) -> dict:
+    params = params_from_mixture(mog)
+    if gradient:
+      params[precision_key] = unconstrain(params.pop("precision_cholesky"), ct, max_precision)
+    return params
+
+  def flat(x):
+    return x.reshape((x.shape[0], d)).astype(jnp.float32)
+
+  def unit_precision():
+    return {"full": jnp.broadcast_to(jnp.eye(d), (k, d, d)), "tied": jnp.eye(d),
+            "diag": jnp.ones((k, d)), "spherical": jnp.ones((k,))}[ct]
+
+  def init(key, x_example):
+    """Data-free params of the right shapes: N(0, I) means, unit covariances."""
+    del x_example
+    mog = mixture.MixtureOfGaussians(jnp.zeros((k,)), jax.random.normal(key, (k, d)),
+                                     unit_precision(), ct)
+    return from_mixture(mog)
+
+  @jax.jit
+  def hard_m_step(x, labels):
+    """The mixture one M-step makes of a hard assignment, and its statistics."""
+    onehot = jax.nn.one_hot(labels, k, dtype=x.dtype)  # [N, K]
+    n = x.shape[0]
+    counts = onehot.sum(axis=0)
+    means = (onehot.T @ x) / jnp.maximum(counts, 1.0)[:, None]
+    # Exact two-pass scatter: residuals about each example's own center.
+    resid = x - means[labels]
+    if ct in ("full", "tied"):
+      second = jnp.einsum("nk,nd,ne->kde", onehot, resid, resid)
+      if ct == "tied":
+        second = second.sum(axis=0)
+    else:
+      second = onehot.T @ (resid * resid)
+    stats = Statistics(counts / n, jnp.zeros((k, d), x.dtype), second / n)
+    frame = mixture.MixtureOfGaussians(jnp.zeros((k,)), means, unit_precision(), ct)
+    mog, stats, _ = m_step(frame, stats, reg_covar)
+    return mog, stats
+
+  def init_state(key, params, x_train) -> TrainState:
+    """k-means (or random) start from the whole training set [N, *data_shape].
+
+    As scikit-learn's: a hard assignment of every example, then one M-step.
+    """
+    del params
+    x = jnp.asarray(np.asarray(x_train, np.float32).reshape(len(x_train), d))
+    labels = em.initial_labels(key, x, k, init_method, kmeans_iterations)
+    mog, stats = hard_m_step(x, labels)
+    extra = {} if gradient else {"statistics": stats}
+    return TrainState(step=jnp.zeros((), jnp.int32), params=from_mixture(mog), opt_state=(),
+                      extra=extra)
+
+  def update(state: TrainState, batch, key, axis_name=None):
+    """One EM step on `batch`: E-step, (stepwise) blend of statistics, M-step.
+
+    Metrics: log_likelihood, mean log p(x) of the batch under the params before
+    the step (nats); loss = −log_likelihood; step_size ρ; num_reseeded; min_weight.
+    """
+    del key  # EM is deterministic given the batch
+    mog = to_mixture(state.params)
+    x, mask = flat(batch["x"]), batch["mask"].astype(jnp.float32)
+    stats, log_px = chunked_batch_statistics(mog, x, mask, chunk_size)
+    stats = em.psum(stats, axis_name)
+    total = em.psum(mask.sum(), axis_name)
+    log_lik = em.psum(jnp.sum(mask * log_px), axis_name) / total
+    rho = em.stepwise_rate(state.step, offset, power)
+    running = state.extra["statistics"].scale(1.0 - rho) + stats.scale(rho / total)
+    new, running, covariances = m_step(mog, running, reg_covar)
+    num_reseeded = jnp.zeros((), jnp.int32)
+    if reseed_min_count > 0:
+      empty = running.count * total < reseed_min_count
+      candidates = em.worst_examples(log_px, x, mask, k, axis_name)
+      new, running = jax.lax.cond(
+          jnp.any(empty),
+          lambda: reseed(new, running, covariances, empty, candidates, 1.0 / total, reg_covar),
+          lambda: (new, running))
+      num_reseeded = jnp.sum(empty).astype(jnp.int32)
+    metrics = {"log_likelihood": log_lik, "loss": -log_lik, "step_size": rho,
+               "num_reseeded": num_reseeded, "min_weight": jnp.exp(new.log_weights.min())}
+    return state.replace(step=state.step + 1, params=from_mixture(new),
+                         extra={"statistics": running}), metrics
+
+  def loss(params, batch, key):
+    """−mean log p(x) over the batch (gradient training); metrics in nats per example."""
+    del key
+    mask = batch["mask"].astype(jnp.float32)
+    log_px = mixture.log_prob(to_mixture(params), flat(batch["x"]))
+    ll = jnp.sum(mask * log_px) / jnp.sum(mask)
+    return -ll, {"log_likelihood": ll}
+
+  def log_likelihood(params, x, key=None, *, estimator: str = "exact",
+                     num_samples: int = 1) -> LogLikelihood:
+    """Per-example log p(x), nats: `exact`, or `elbo` with the exact posterior (equal)."""
+    del key, num_samples
+    if estimator == "exact":
+      return LogLikelihood(mixture.log_prob(to_mixture(params), flat(x)), "exact", Kind.EXACT)
+    if estimator == "elbo":
+      return LogLikelihood(elbo(params, x), "elbo", Kind.LOWER_BOUND)
+    raise ValueError(f"Unknown estimator {estimator!r} for the GMM. Known: {', '.join(ESTIMATORS)}.")
+
+  def elbo(params, x, key=None, responsibilities=None):
+    """[B] Σ_k q_k (log π_k N(x; μ_k, Σ_k) − log q_k), nats: the EM view of log p(x).
+
+    Args:
+      responsibilities: [B, K] q(k | x); default the exact posterior p(k | x),
+        for which the bound is tight (equals log p(x)).
+    """
+    del key
+    log_joint = mixture.log_joint(to_mixture(params), flat(x))
+    if responsibilities is None:
+      responsibilities = jax.nn.softmax(log_joint, axis=-1)
+    q = responsibilities
+    return jnp.sum(q * log_joint - jax.scipy.special.xlogy(q, q), axis=-1)
+
+  def sample(params, key, n):
+    """[n, *data_shape] draws from the mixture."""
+    return mixture.sample(to_mixture(params), key, n).reshape((n,) + data_shape)
+
+  def encode(params, x, key=None):
+    """[B, K] responsibilities p(k | x)."""
+    del key
+    return mixture.responsibilities(to_mixture(params), flat(x))
+
+  def decode(params, z):
+    """[B, *data_shape] Σ_k z_k μ_k for responsibilities (or one-hot codes) z [B, K]."""
+    return (z @ params["means"]).reshape((z.shape[0],) + data_shape)
+
+  def reconstruct(params, x, key=None):
+    return decode(params, encode(params, x, key))
+
+  def figures(params, key, workdir, dataset=None):
+    """components.png: 2-D data (test split) with each component's ellipses; else the means."""
+    import os  # pylint: disable=import-outside-toplevel
+    from genlatent.viz import grids, mixtures  # pylint: disable=import-outside-toplevel
+    del key
+    mog = to_mixture(jax.tree.map(jnp.asarray, params))
+    weights = np.asarray(jnp.exp(mog.log_weights))
+    path = os.path.join(workdir, "components.png")
+    if d == 2:
+      x = dataset.test.x if dataset is not None else np.asarray(
+          mixture.sample(mog, jax.random.PRNGKey(0), 2000))
+      labels = dataset.test.labels if dataset is not None else None
+      return [mixtures.save_mixture_plot(
+          x.reshape(-1, 2), np.asarray(mog.means), np.asarray(mixture.component_covariances(mog)),
+          weights, path, labels=labels)]
+    to_images = getattr(dataset, "to_images", None)
+    means = np.asarray(mog.means)[np.argsort(-weights)].reshape((k,) + data_shape)
+    images = to_images(means) if to_images is not None else means
+    if images is None or np.ndim(images) != 4:
+      return []
+    return [grids.save_image_grid(images, path, scale=max(1, 112 // images.shape[1]))]
+
+  return Model(name="gmm", init=init, log_likelihood=log_likelihood, estimators=ESTIMATORS,
+               loss=loss if gradient else None, update=None if gradient else update,
+               init_state=init_state, elbo=elbo, sample=sample, encode=encode, decode=decode,
+               reconstruct=reconstruct, figures=figures, discrete=False)
