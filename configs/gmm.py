@@ -9,7 +9,7 @@ samples.png (samples mapped back to images), reconstructions.png (each test
 image next to the responsibility-weighted component mean) and components.png.
 
 Variants (the part after the colon):
-  digits          scikit-learn's 8×8 digits, PCA-20, K=10 full covariances, full-batch EM (default)
+  digits          scikit-learn's 8×8 digits, PCA-20, K=20 full covariances, full-batch EM (default)
   digits_2d       digits on PCA-2 with K=10: components.png shows the test points
                   with each component's 1σ/2σ ellipses
   digits_stepwise digits, mini-batch (stepwise) EM, batches of 248
@@ -40,7 +40,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
       pca_components=20, pca_whiten=False))
 
   config.model = ml_collections.ConfigDict(dict(
-      name="gmm", num_components=10, covariance_type="full", reg_covar=1e-6,
+      name="gmm", num_components=20, covariance_type="full", reg_covar=1e-2,
       training="em", init="kmeans", kmeans_iterations=10,
       stepwise_offset=2.0, stepwise_power=0.7, reseed_min_count=1e-2, chunk_size=0))
 
@@ -64,6 +64,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
     pass
   elif variant == "digits_2d":
     config.data.pca_components = 2
+    config.model.update(num_components=10, reg_covar=1e-3)
   elif variant == "digits_stepwise":
     config.model.training = "stepwise_em"
     config.batch_size = 248
@@ -80,14 +81,14 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
     config.checkpoint_every = 2000
   elif variant == "fashion_mnist":
     config.data.update(source="fashion_mnist", validation_size=10000, pca_components=50)
-    config.model.chunk_size = 12500
+    config.model.update(num_components=10, reg_covar=1e-3, chunk_size=12500)
     config.batch_size = 50000
     config.num_steps = 100
     config.eval_every = 50
     config.eval.batch_size = 1000
   elif variant == "smoke":
     config.data.pca_components = 8
-    config.model.update(num_components=3, kmeans_iterations=3)
+    config.model.update(num_components=3, reg_covar=1e-3, kmeans_iterations=3)
     config.num_steps = 6
     config.log_every = 2
     config.eval_every = 3

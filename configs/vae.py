@@ -12,6 +12,8 @@ Variants (the part after the colon):
   fashion_mnist  Fashion-MNIST from `apt-get install -y dataset-fashion-mnist`,
                  784-500-20, statically binarized
   mnist          MNIST through tfds (prepare it first: see README)
+  conv           digits with convolutional encoder and decoder
+  fashion_mnist_conv  Fashion-MNIST, convolutional nets
   smoke          digits, a few steps, small nets (tests and CI)
 """
 
@@ -24,6 +26,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   config.seed = 0
   config.parallelism = "mesh"  # or "pmap"
   config.num_devices = 0  # 0: every local device
+  config.imports = ()  # modules that register user models, priors or data sources
 
   config.data = ml_collections.ConfigDict(dict(
       source="digits", validation_size=200, binarization="dynamic", threshold=0.5, seed=0))
@@ -72,6 +75,16 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
     config.eval_every = 2000
     config.checkpoint_every = 5000
     config.eval.batch_size = 256
+  elif variant in ("conv", "fashion_mnist_conv"):
+    if variant == "fashion_mnist_conv":
+      config.data.source = "idx:/usr/share/datasets/fashion-mnist"
+      config.data.validation_size = 10000
+      config.data.binarization = "static"
+      config.model.latent_dim = 20
+      config.num_steps = 20000
+      config.eval.batch_size = 256
+    config.model.update(encoder_type="conv", decoder_type="conv", conv_features=(32, 64),
+                        conv_dense=256)
   elif variant == "smoke":
     config.model.update(latent_dim=2, encoder_hidden=(16,), decoder_hidden=(16,))
     config.batch_size = 32

@@ -179,8 +179,9 @@ def log_sum_over_binary_states(log_f: Callable[[jax.Array], jax.Array], num_bits
     raise ValueError(f"Exact enumeration of {num_bits} binary units (2^{num_bits} states) "
                      f"is not offered; the limit is {MAX_ENUMERATION_BITS}.")
   total = 2 ** num_bits
-  chunk = min(chunk_size, total)
-  num_chunks = total // chunk  # both powers of two
+  # A power of two, so that the chunks tile the 2^n states exactly.
+  chunk = min(2 ** max(0, int(chunk_size).bit_length() - 1), total)
+  num_chunks = total // chunk
 
   def body(carry, c):
     running = carry

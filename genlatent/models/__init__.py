@@ -3,8 +3,10 @@
 from genlatent.core import MODELS, Model
 from genlatent.models import vae  # registers
 from genlatent.models import gmm  # registers
+from genlatent.models import bernoulli_mixture  # registers
 from genlatent.models import rbm  # registers
 from genlatent.models import dbn  # registers
+from genlatent.models import dbm  # registers
 
 
 def build_model(config, data_shape) -> Model:

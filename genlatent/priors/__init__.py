@@ -9,7 +9,7 @@ A new prior is one module that registers a constructor with
 import inspect
 
 from genlatent.core import PRIORS
-from genlatent.priors import diagonal_gaussian, standard_normal, vamp  # register
+from genlatent.priors import diagonal_gaussian, laplace, standard_normal, vamp  # register
 from genlatent.priors.base import Prior, PriorContext
 
 

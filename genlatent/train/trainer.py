@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.metadata
 import inspect
 import json
@@ -87,6 +88,9 @@ def setup(config: ml_collections.ConfigDict):
   Returns:
     (dataset, model, initial host TrainState, update(state, batch, key, axis_name=None)).
   """
+  # Modules named in `config.imports` register user models, priors or data sources.
+  for module in config.get("imports", ()):
+    importlib.import_module(module)
   dataset = data_lib.load_dataset(config.data)
   model = models_lib.build_model(config.model, dataset.shape)
   keys = _keys(config)

@@ -1,0 +1,209 @@
+"""Mixture of multivariate Bernoullis: p(x) = Σ_k π_k Π_d μ_kd^x_d (1 − μ_kd)^(1 − x_d).
+
+The classic baseline for binary images (binarized digits, MNIST): an exact
+log-likelihood in nats per image, on the same scale as the VAE's and RBM's
+estimates for the same binarized test set. Images x are [B, *data_shape] in
+{0, 1}, flattened to [B, D]. Everything is in log space with logits l_kd:
+
+  log p(x | k) = Σ_d x_d l_kd − softplus(l_kd)      (one [B, D] × [D, K] product)
+  log p(x)     = logsumexp_k (log π_k + log p(x | k)).
+
+Trained by EM (`training='em'`, full batch) or stepwise EM (`'stepwise_em'`,
+the better choice under dynamic binarization, where every epoch draws new
+binary images: the running statistics average over the draws). The M-step
+is the posterior mean under a symmetric Beta(α, α) pseudo-count,
+
+  μ_kd = (Σ_b r_bk x_bd + α) / (Σ_b r_bk + 2α),
+
+which keeps every μ strictly inside (0, 1), so a test pixel never seen on in a
+component costs a finite number of nats instead of −∞.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.models import em
+
+ESTIMATORS = ("exact", "elbo")
+TRAININGS = ("em", "stepwise_em")
+
+
+@struct.dataclass
+class Statistics:
+  """Sums (or per-example means) for the M-step: count [K] Σ r_bk, ones [K, D] Σ r_bk x_bd."""
+
+  count: jax.Array
+  ones: jax.Array
+
+  def scale(self, s):
+    return jax.tree.map(lambda a: a * s, self)
+
+
+def log_joint(params, x: jax.Array) -> jax.Array:
+  """[B, K] log π_k + log p(x | k), nats, for x [B, D] in {0, 1} (or [0, 1])."""
+  logits = params["pixel_logits"]
+  return (jax.nn.log_softmax(params["logits"]) + x @ logits.T
+          - jnp.sum(jax.nn.softplus(logits), axis=1))
+
+
+def log_prob(params, x: jax.Array) -> jax.Array:
+  """[B] log p(x), nats."""
+  return jax.nn.logsumexp(log_joint(params, x), axis=1)
+
+
+def m_step(stats: Statistics, pseudo_count) -> dict:
+  """Params from statistics and the Beta(α, α) pseudo-count α, in the statistics' units.
+
+  With per-example statistics (count sums to 1), α is the pseudo-count in
+  examples divided by the number of training examples.
+  """
+  count = stats.count
+  ones = jnp.clip(stats.ones, 0.0, count[:, None])  # rounding can step outside [0, count]
+  pixel_logits = jnp.log(ones + pseudo_count) - jnp.log(count[:, None] - ones + pseudo_count)
+  tiny = 10 * jnp.finfo(count.dtype).eps
+  return {"logits": jnp.log((count + tiny) / jnp.sum(count + tiny)), "pixel_logits": pixel_logits}
+
+
+@MODELS.register("bernoulli_mixture")
+def build_bernoulli_mixture(config, data_shape) -> Model:
+  """A mixture of multivariate Bernoullis from `config` (the `model` part).
+
+  Config fields:
+    num_components: K.
+    pseudo_count: α of the Beta(α, α) smoothing, in examples of the whole
+      training set (e.g. 0.1).
+    training: 'em' | 'stepwise_em'.
+    init: 'kmeans' | 'random' (as the GMM's); kmeans_iterations.
+    stepwise_offset, stepwise_power: ρ_t = (t + offset)^(−power).
+    reseed_min_count: components with less responsibility than this many
+      examples in a batch are re-seeded at the worst-explained example (0: never).
+  """
+  data_shape = tuple(data_shape)
+  d = int(np.prod(data_shape))
+  k = int(config.num_components)
+  alpha = float(config.get("pseudo_count", 0.1))
+  training = config.get("training", "em")
+  if training not in TRAININGS:
+    raise ValueError(f"Unknown training {training!r} for the Bernoulli mixture. "
+                     f"Known: {', '.join(TRAININGS)}.")
+  init_method = config.get("init", "kmeans")
+  kmeans_iterations = int(config.get("kmeans_iterations", 10))
+  offset = float(config.get("stepwise_offset", 2.0))
+  power = float(config.get("stepwise_power", 0.7)) if training == "stepwise_em" else 0.0
+  reseed_min_count = float(config.get("reseed_min_count", 1e-2))
+
+  def flat(x):
+    return x.reshape((x.shape[0], d)).astype(jnp.float32)
+
+  def init(key, x_example):
+    """Data-free params: uniform weights, pixel probabilities near ½."""
+    del x_example
+    return {"logits": jnp.zeros((k,)), "pixel_logits": 0.1 * jax.random.normal(key, (k, d))}
+
+  @jax.jit
+  def hard_m_step(x, labels):
+    onehot = jax.nn.one_hot(labels, k, dtype=x.dtype)
+    n = x.shape[0]
+    stats = Statistics(onehot.sum(axis=0) / n, onehot.T @ x / n)
+    return m_step(stats, alpha / n), stats
+
+  def init_state(key, params, x_train) -> TrainState:
+    """k-means (or random) hard assignment of the training set, then one M-step.
+
+    Under dynamic binarization x_train holds grey levels (probabilities): the
+    assignment and first statistics use them as expected pixel values.
+    """
+    del params
+    x = jnp.asarray(np.asarray(x_train, np.float32).reshape(len(x_train), d))
+    labels = em.initial_labels(key, x, k, init_method, kmeans_iterations)
+    params, stats = hard_m_step(x, labels)
+    # α per training example: the same smoothing whatever the batch size.
+    per_example = jnp.asarray(alpha / x.shape[0], jnp.float32)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=(),
+                      extra={"statistics": stats, "pseudo_count": per_example})
+
+  def update(state: TrainState, batch, key, axis_name=None):
+    """One (stepwise) EM step. Metrics: log_likelihood (before the step), loss, step_size."""
+    del key
+    x, mask = flat(batch["x"]), batch["mask"].astype(jnp.float32)
+    joint = log_joint(state.params, x)
+    log_px = jax.nn.logsumexp(joint, axis=1)
+    r = jnp.exp(joint - log_px[:, None]) * mask[:, None]
+    stats = em.psum(Statistics(r.sum(axis=0), r.T @ x), axis_name)
+    total = em.psum(mask.sum(), axis_name)
+    log_lik = em.psum(jnp.sum(mask * log_px), axis_name) / total
+    rho = em.stepwise_rate(state.step, offset, power)
+    running = jax.tree.map(lambda a, b: (1.0 - rho) * a + rho * b / total,
+                           state.extra["statistics"], stats)
+    num_reseeded = jnp.zeros((), jnp.int32)
+    if reseed_min_count > 0:
+      empty = running.count * total < reseed_min_count
+      candidates = em.worst_examples(log_px, x, mask, k, axis_name)
+      slot = em.reseed_slots(empty, candidates.shape[0])
+      running = Statistics(jnp.where(empty, 1.0 / total, running.count),
+                           jnp.where(empty[:, None], candidates[slot] / total, running.ones))
+      num_reseeded = jnp.sum(empty).astype(jnp.int32)
+    params = m_step(running, state.extra["pseudo_count"])
+    metrics = {"log_likelihood": log_lik, "loss": -log_lik, "step_size": rho,
+               "num_reseeded": num_reseeded,
+               "min_weight": jnp.exp(jax.nn.log_softmax(params["logits"]).min())}
+    return state.replace(step=state.step + 1, params=params,
+                         extra=dict(state.extra, statistics=running)), metrics
+
+  def log_likelihood(params, x, key=None, *, estimator: str = "exact",
+                     num_samples: int = 1) -> LogLikelihood:
+    """Per-example log p(x), nats: `exact`, or `elbo` with the exact posterior (equal)."""
+    del key, num_samples
+    if estimator == "exact":
+      return LogLikelihood(log_prob(params, flat(x)), "exact", Kind.EXACT)
+    if estimator == "elbo":
+      return LogLikelihood(elbo(params, x), "elbo", Kind.LOWER_BOUND)
+    raise ValueError(f"Unknown estimator {estimator!r} for the Bernoulli mixture. "
+                     f"Known: {', '.join(ESTIMATORS)}.")
+
+  def elbo(params, x, key=None, responsibilities=None):
+    """[B] Σ_k q_k (log π_k p(x | k) − log q_k), nats; tight for the default exact posterior."""
+    del key
+    joint = log_joint(params, flat(x))
+    q = jax.nn.softmax(joint, axis=-1) if responsibilities is None else responsibilities
+    return jnp.sum(q * joint - jax.scipy.special.xlogy(q, q), axis=-1)
+
+  def sample(params, key, n):
+    """[n, *data_shape] Bernoulli means μ_k of components k ~ π (as the VAE's samples)."""
+    ks = jax.random.categorical(key, params["logits"], shape=(n,))
+    return jax.nn.sigmoid(params["pixel_logits"][ks]).reshape((n,) + data_shape)
+
+  def encode(params, x, key=None):
+    """[B, K] responsibilities p(k | x)."""
+    del key
+    return jax.nn.softmax(log_joint(params, flat(x)), axis=-1)
+
+  def decode(params, z):
+    """[B, *data_shape] Σ_k z_k μ_k for responsibilities z [B, K]."""
+    return (z @ jax.nn.sigmoid(params["pixel_logits"])).reshape((z.shape[0],) + data_shape)
+
+  def reconstruct(params, x, key=None):
+    return decode(params, encode(params, x, key))
+
+  def figures(params, key, workdir):
+    """components.png: every component's pixel probabilities, heaviest first."""
+    import os  # pylint: disable=import-outside-toplevel
+    from genlatent.viz import grids  # pylint: disable=import-outside-toplevel
+    del key
+    if len(data_shape) != 3:
+      return []
+    order = np.argsort(-np.asarray(params["logits"]))
+    means = np.asarray(jax.nn.sigmoid(jnp.asarray(params["pixel_logits"])))[order]
+    return [grids.save_image_grid(means.reshape((k,) + data_shape),
+                                  os.path.join(workdir, "components.png"),
+                                  scale=max(1, 112 // data_shape[0]))]
+
+  return Model(name="bernoulli_mixture", init=init, log_likelihood=log_likelihood,
+               estimators=ESTIMATORS, update=update, init_state=init_state, elbo=elbo,
+               sample=sample, encode=encode, decode=decode, reconstruct=reconstruct,
+               figures=figures, discrete=True)

@@ -1,0 +1,394 @@
+"""Deep Boltzmann machines with two hidden layers (Salakhutdinov & Hinton, 2009).
+
+Visible v [B, V], hidden h1 [B, H1] and h2 [B, H2], all binary, with energy
+
+  E(v, h1, h2) = −v·b − h1·c1 − h2·c2 − vᵀW1 h1 − h1ᵀW2 h2   (nats).
+
+The graph is bipartite between h1 and (v, h2), so the DBM is an RBM whose
+"visible" layer is the concatenation (v, h2) and whose hidden layer is h1
+(`as_rbm`): block Gibbs sampling, the free energy with h1 summed out, AIS for
+log Z and its exact enumeration all come from `rbm.py`.
+
+Training is one run of the common trainer in three phases (`phase_steps`):
+  0. the bottom RBM (v, h1) with the input doubled: two tied copies of v, so
+     p(h1 | v) = σ(c1 + 2vW1) stands in for the missing top-down input;
+  1. the top RBM (h1, h2) with h2 doubled (p(h1 | h2) = σ(b' + 2W2h2)), on
+     samples of h1 from phase 0's doubled-input conditional;
+  2. the DBM itself: the mean-field posterior Q(h) = Π Q(h_i) (fixed-point
+     iterations) for the data term and persistent Gibbs chains (PCD) in the
+     training state for the model term.
+Composing the pretrained RBMs halves each doubled input, which is what the DBM
+does with W1 and W2 as they are; the middle layer's bias is the mean of the
+two RBMs' biases for h1, kept as that mean throughout (`as_dbm`), so the DBM is
+defined, and can be evaluated, at every step.
+
+Likelihood, nats per example, log Z by AIS (or exactly for tiny models):
+  elbo:  −E(v, μ1, μ2) + H(μ1) + H(μ2) − log Z, the mean-field variational bound;
+  ais:   log (1/S) Σ_s p*(v, h1_s)/Q(h1_s) − log Ẑ with h2 summed out analytically
+         and h1_s from the mean-field Q (S = `posterior_samples`): a tighter
+         importance-weighted bound on log p*(v);
+  exact: enumeration (min(H1, H2) ≤ 20 and min(H1, V + H2) ≤ 20).
+With log Ẑ from AIS, which is biased low, neither is a guaranteed bound, so both
+are reported as estimates; with exact log Z the elbo is a lower bound.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.estimators import ais as ais_lib
+from genlatent.estimators import importance_sampled_log_likelihood
+from genlatent.models import rbm
+
+PHASE_PARAMS = (
+    ("W1", "visible_bias", "h1_bias"),  # 0: bottom RBM, doubled input
+    ("W2", "h1_bias_top", "h2_bias"),  # 1: top RBM, doubled h2
+    ("W1", "W2", "visible_bias", "h1_bias", "h1_bias_top", "h2_bias"),  # 2: the DBM
+)
+
+
+def _flatten(x):
+  return x.reshape(x.shape[0], -1)
+
+
+def as_dbm(params: dict) -> dict:
+  """The DBM's parameters {W1, W2, b, c1, c2} from the training params."""
+  return {"W1": params["W1"], "W2": params["W2"], "b": params["visible_bias"],
+          "c1": 0.5 * (params["h1_bias"] + params["h1_bias_top"]), "c2": params["h2_bias"]}
+
+
+def as_rbm(dbm: dict) -> dict:
+  """The DBM as an RBM with visible units (v, h2) [V + H2] and hidden units h1 [H1]."""
+  return {"weights": jnp.concatenate([dbm["W1"], dbm["W2"].T], axis=0),
+          "visible_bias": jnp.concatenate([dbm["b"], dbm["c2"]]),
+          "hidden_bias": dbm["c1"]}
+
+
+def bottom_rbm_doubled(params: dict) -> dict:
+  """Phase 0's RBM over two tied copies of v [2V] and h1: p(h1 | v) = σ(c1 + 2vW1)."""
+  return {"weights": jnp.concatenate([params["W1"], params["W1"]], axis=0),
+          "visible_bias": jnp.concatenate([params["visible_bias"]] * 2),
+          "hidden_bias": params["h1_bias"]}
+
+
+def top_rbm_doubled(params: dict) -> dict:
+  """Phase 1's RBM over h1 and two tied copies of h2 [2H2]: p(h1 | h2) = σ(b' + 2W2h2)."""
+  return {"weights": jnp.concatenate([params["W2"], params["W2"]], axis=1),
+          "visible_bias": params["h1_bias_top"],
+          "hidden_bias": jnp.concatenate([params["h2_bias"]] * 2)}
+
+
+def energy(dbm: dict, v, h1, h2) -> jax.Array:
+  """[B] E(v, h1, h2), nats; multilinear, so E_Q[E] = E(v, μ1, μ2) for factorial Q."""
+  return -(v @ dbm["b"] + h1 @ dbm["c1"] + h2 @ dbm["c2"]
+           + jnp.sum((v @ dbm["W1"]) * h1, axis=-1) + jnp.sum((h1 @ dbm["W2"]) * h2, axis=-1))
+
+
+def mean_field(dbm: dict, v: jax.Array, num_steps: int):
+  """Fixed-point iterations for the mean-field posterior Q(h1) Q(h2) given v [B, V].
+
+  μ1 = σ(c1 + vW1 + W2μ2),  μ2 = σ(c2 + μ1W2), updated a layer at a time (each
+  update maximises the bound given the other layer, so it never decreases),
+  starting from the doubled bottom-up guess μ1 = σ(c1 + 2vW1).
+  Returns:
+    (logits1 [B, H1], logits2 [B, H2]); μ = σ(logits). The last update is μ2's.
+  """
+  bottom_up = v @ dbm["W1"] + dbm["c1"]
+  logits1 = bottom_up + v @ dbm["W1"]
+  logits2 = dbm["c2"] + jax.nn.sigmoid(logits1) @ dbm["W2"]
+
+  def body(carry, _):
+    _, logits2 = carry
+    logits1 = bottom_up + jax.nn.sigmoid(logits2) @ dbm["W2"].T
+    return (logits1, dbm["c2"] + jax.nn.sigmoid(logits1) @ dbm["W2"]), None
+
+  (logits1, logits2), _ = jax.lax.scan(body, (logits1, logits2), None, length=num_steps)
+  return logits1, logits2
+
+
+def bernoulli_entropy(logits: jax.Array) -> jax.Array:
+  """[B] Σ_j H(Bernoulli(σ(a_j))) = Σ_j softplus(a_j) − σ(a_j)·a_j, nats."""
+  return jnp.sum(jax.nn.softplus(logits) - jax.nn.sigmoid(logits) * logits, axis=-1)
+
+
+def mean_field_bound(dbm: dict, v: jax.Array, num_steps: int) -> jax.Array:
+  """[B] −E(v, μ1, μ2) + H(μ1) + H(μ2) ≤ log p*(v) = log Σ_h exp(−E(v, h)), nats."""
+  logits1, logits2 = mean_field(dbm, v, num_steps)
+  mu1, mu2 = jax.nn.sigmoid(logits1), jax.nn.sigmoid(logits2)
+  return -energy(dbm, v, mu1, mu2) + bernoulli_entropy(logits1) + bernoulli_entropy(logits2)
+
+
+def log_joint_h1(dbm: dict, v: jax.Array, h1: jax.Array) -> jax.Array:
+  """log p*(v, h1) = v·b + h1·(c1 + vW1) + Σ_k softplus(c2 + h1W2)_k, h2 summed out.
+
+  v [B, V], h1 [..., B, H1] -> [..., B].
+  """
+  return (v @ dbm["b"] + jnp.sum(h1 * (v @ dbm["W1"] + dbm["c1"]), axis=-1)
+          + jnp.sum(jax.nn.softplus(dbm["c2"] + h1 @ dbm["W2"]), axis=-1))
+
+
+def exact_unnormalized_log_prob(dbm: dict, v: jax.Array, chunk_size: int = 1024) -> jax.Array:
+  """[B] log p*(v) = log Σ_{h1, h2} exp(−E(v, h1, h2)), enumerating h1 or h2 (≤ 20 units)."""
+  h1_size, h2_size = dbm["W2"].shape
+  if h1_size <= min(h2_size, ais_lib.MAX_ENUMERATION_BITS):
+    x = v @ dbm["W1"] + dbm["c1"]  # [B, H1]
+
+    def log_f(h1):  # [N, H1] -> [N, B]
+      return (h1 @ x.T + jnp.sum(jax.nn.softplus(dbm["c2"] + h1 @ dbm["W2"]), axis=-1,
+                                 keepdims=True))
+
+    return v @ dbm["b"] + ais_lib.log_sum_over_binary_states(log_f, h1_size, chunk_size)
+  x = v @ dbm["W1"] + dbm["c1"]
+
+  def log_f(h2):  # [N, H2] -> [N, B]
+    a = x[None, :, :] + (h2 @ dbm["W2"].T)[:, None, :]  # [N, B, H1]
+    return (h2 @ dbm["c2"])[:, None] + jnp.sum(jax.nn.softplus(a), axis=-1)
+
+  return v @ dbm["b"] + ais_lib.log_sum_over_binary_states(
+      log_f, h2_size, max(1, chunk_size // max(1, v.shape[0])))
+
+
+@MODELS.register("dbm")
+def build_dbm(config, data_shape) -> Model:
+  """A two-hidden-layer DBM from `config` (the `model` part of an experiment config).
+
+  Config fields:
+    hidden: (H1, H2).
+    phase_steps: (bottom RBM, top RBM, DBM) updates; num_steps should be their sum.
+    gibbs_steps: k for CD-k pretraining and the DBM's PCD chains;  num_chains: M.
+    mean_field_steps: fixed-point iterations in training and evaluation.
+    init_scale, optimizer (pretraining), joint_optimizer (phase 2; default: optimizer).
+    ais_schedule, ais_chains (log Z for 'elbo'), posterior_samples (S for 'ais'),
+    sample_steps: as for the 'dbn' family.
+  Estimators: 'ais' (num_samples = AIS chains), 'elbo', and 'exact' for tiny models.
+  """
+  data_shape = tuple(data_shape)
+  num_visible = int(np.prod(data_shape))
+  h1_size, h2_size = (int(h) for h in config.hidden)
+  phase_steps = tuple(int(s) for s in config.phase_steps)
+  if len(phase_steps) != 3:
+    raise ValueError(f"phase_steps must give (bottom RBM, top RBM, DBM) updates; "
+                     f"got {phase_steps}.")
+  num_gibbs = int(config.get("gibbs_steps", 1))
+  num_chains = int(config.get("num_chains", 100))
+  mf_steps = int(config.get("mean_field_steps", 10))
+  schedule = config.get("ais_schedule", "classic")
+  ais_lib.beta_schedule(schedule)
+  ais_chains = int(config.get("ais_chains", 100))
+  posterior_samples = int(config.get("posterior_samples", 100))
+  chunk_size = int(config.get("chunk_size", 100))
+  sample_steps = int(config.get("sample_steps", 1000))
+  tx_pretrain = rbm.make_optimizer(config.optimizer)
+  tx_joint = rbm.make_optimizer(config.get("joint_optimizer") or config.optimizer)
+  txs = (tx_pretrain, tx_pretrain, tx_joint)
+  limit = ais_lib.MAX_ENUMERATION_BITS
+  z_enumerable = min(h1_size, num_visible + h2_size) <= limit
+  enumerable = z_enumerable and min(h1_size, h2_size) <= limit
+  estimators = ("ais", "elbo", "exact") if enumerable else ("ais", "elbo")
+
+  def init(key, x_example):
+    del x_example
+    k1, k2 = jax.random.split(key)
+    scale = config.get("init_scale", 0.01)
+    return {"W1": scale * jax.random.normal(k1, (num_visible, h1_size), jnp.float32),
+            "W2": scale * jax.random.normal(k2, (h1_size, h2_size), jnp.float32),
+            "visible_bias": jnp.zeros((num_visible,), jnp.float32),
+            "h1_bias": jnp.zeros((h1_size,), jnp.float32),
+            "h1_bias_top": jnp.zeros((h1_size,), jnp.float32),
+            "h2_bias": jnp.zeros((h2_size,), jnp.float32),
+            "base_visible_bias": jnp.zeros((num_visible,), jnp.float32)}
+
+  def init_state(key, params, x_train):
+    """Base rates and visible biases from the data; PCD chains (v, h2) for phase 2."""
+    x = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
+    logits = rbm.base_rate_logits(x)
+    # Two device arrays, not one shared twice: the trainer donates the state's buffers.
+    params = dict(params, visible_bias=jnp.asarray(logits), base_visible_bias=jnp.asarray(logits))
+    key_v, key_h = jax.random.split(key)
+    chains = jnp.concatenate([rbm.initial_chains(key_v, x, num_chains),
+                              rbm.bernoulli(jnp.full((num_chains, h2_size), 0.5), key_h)], axis=1)
+    opt_state = [tx.init({k: params[k] for k in names}) for tx, names in zip(txs, PHASE_PARAMS)]
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
+                      extra={"chains": chains})
+
+  def finish(state, phase, grads, metrics, chains=None):
+    opt_state = list(state.opt_state)
+    params, opt_state[phase] = rbm.apply_gradients(txs[phase], state.params, grads,
+                                                   opt_state[phase])
+    extra = state.extra if chains is None else dict(state.extra, chains=chains)
+    metrics = dict(metrics, loss=metrics["reconstruction_error"],
+                   phase=jnp.asarray(phase, jnp.float32))
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                         extra=extra), metrics
+
+  def pretrain(phase, state, batch, key, axis_name):
+    """CD-k on the doubled bottom RBM (phase 0) or the doubled top RBM (phase 1)."""
+    params = state.params
+    v, index = _flatten(batch["x"]), batch["index"]
+    key_up, key_cd = jax.random.split(key)
+    if phase == 0:
+      data, view = jnp.concatenate([v, v], axis=1), bottom_rbm_doubled
+    else:
+      data, _ = rbm.sample_hidden(bottom_rbm_doubled(params), jnp.concatenate([v, v], axis=1),
+                                  key_up, index)
+      view = top_rbm_doubled
+    frozen = {k: val for k, val in params.items() if k not in PHASE_PARAMS[phase]}
+    grads, _, sums = rbm.contrastive_divergence(
+        {k: params[k] for k in PHASE_PARAMS[phase]}, data, key_cd, index, num_gibbs=num_gibbs,
+        view=lambda p: view(dict(frozen, **p)), axis_name=axis_name)
+    count = sums.pop("count")
+    return finish(state, phase, grads, {k: val / count for k, val in sums.items()})
+
+  def train_dbm(state, batch, key, axis_name):
+    """Mean-field data term, PCD model term: ∇[mean E(v, μ) − mean F_(v,h2)(chains)]."""
+    params = state.params
+    v = _flatten(batch["x"])
+    dbm = as_dbm(params)
+    logits1, logits2 = mean_field(dbm, v, mf_steps)
+    mu1, mu2 = jax.nn.sigmoid(logits1), jax.nn.sigmoid(logits2)
+    chains = state.extra["chains"]
+    chains, _ = rbm.gibbs_chain(as_rbm(dbm), chains, key, num_gibbs,
+                                jnp.arange(chains.shape[0], dtype=jnp.int32))
+    count = jnp.asarray(v.shape[0], jnp.float32)
+    num_devices = 1.0
+    if axis_name is not None:
+      count = jax.lax.psum(count, axis_name)
+      num_devices = jax.lax.psum(1.0, axis_name)
+
+    def surrogate(p):
+      d = as_dbm(dict(params, **p))
+      data_term = jnp.sum(energy(d, v, mu1, mu2)) / count
+      model_term = jnp.mean(rbm.free_energy(as_rbm(d), chains)) / num_devices
+      return data_term - model_term
+
+    grads = jax.grad(surrogate)({k: params[k] for k in PHASE_PARAMS[2]})
+    sums = {"reconstruction_error": jnp.sum((v - jax.nn.sigmoid(
+                dbm["b"] + mu1 @ dbm["W1"].T)) ** 2),
+            "free_energy": -jnp.sum(-energy(dbm, v, mu1, mu2) + bernoulli_entropy(logits1)
+                                    + bernoulli_entropy(logits2))}
+    if axis_name is not None:
+      grads = jax.lax.psum(grads, axis_name)
+      sums = jax.lax.psum(sums, axis_name)
+    return finish(state, 2, grads, {k: val / count for k, val in sums.items()}, chains)
+
+  def update(state, batch, key, axis_name=None):
+    """One step of the phase the step falls in. Metrics: reconstruction_error (= loss;
+    of the doubled RBM in pretraining, of E[v | μ1] for the DBM), free_energy (the
+    RBM's, or the DBM's mean-field variational free energy), and `phase`."""
+    branches = [functools.partial(pretrain, 0, axis_name=axis_name),
+                functools.partial(pretrain, 1, axis_name=axis_name),
+                functools.partial(train_dbm, axis_name=axis_name)]
+    return jax.lax.switch(rbm.training_phase(state.step, phase_steps), branches,
+                          state, batch, key)
+
+  def base_logits(params):
+    """AIS base model over (v, h2): data base rates for v, uniform for h2."""
+    return jnp.concatenate([params["base_visible_bias"], jnp.zeros((h2_size,), jnp.float32)])
+
+  def log_partition(params, key, method, chains):
+    cached = rbm.cached_log_partition(params, method)
+    if cached is not None:
+      return cached[1]["log_z"], cached[0]
+    model = as_rbm(as_dbm(params))
+    if method == "exact":
+      return rbm.exact_log_partition(model), "exact"
+    result = rbm.ais_log_partition(model, base_logits(params), key, chains, schedule)
+    return result.log_z, rbm.ais_label(chains, schedule)
+
+  def elbo_log_partition(params, key):
+    """(log Z, label, exact?) for the elbo: exact when enumerable, else AIS."""
+    for method in ("exact", "ais"):
+      cached = rbm.cached_log_partition(params, method)
+      if cached is not None:
+        return cached[1]["log_z"], cached[0], method == "exact"
+    if z_enumerable:
+      return rbm.exact_log_partition(as_rbm(as_dbm(params))), "exact", True
+    log_z, label = log_partition(params, key, "ais", ais_chains)
+    return log_z, label, False
+
+  def elbo(params, x, key):
+    """[B] nats: the mean-field bound minus log Z (a lower bound when log Z is exact)."""
+    log_z, _, _ = elbo_log_partition(params, key)
+    return mean_field_bound(as_dbm(params), _flatten(x), mf_steps) - log_z
+
+  def importance_log_weights(dbm, v, logits1, key, n):
+    """[n, B] log p*(v, h1) − log Q(h1), h1 ~ the mean-field Q(h1)."""
+    h1 = rbm.bernoulli(jnp.broadcast_to(jax.nn.sigmoid(logits1), (n,) + logits1.shape), key)
+    log_q = jnp.sum(h1 * logits1 - jax.nn.softplus(logits1), axis=-1)
+    return log_joint_h1(dbm, v, h1) - log_q
+
+  def log_likelihood(params, x, key, *, estimator: str = "ais",
+                     num_samples: int = 100) -> LogLikelihood:
+    """Per-example log p(x), nats (see the module docstring for each estimator)."""
+    if estimator not in estimators:
+      raise ValueError(f"Unknown estimator {estimator!r} for this DBM. Known: "
+                       f"{', '.join(estimators)}.")
+    v = _flatten(x)
+    dbm = as_dbm(params)
+    key_z, key_h = jax.random.split(key)
+    if estimator == "exact":
+      log_z, _ = log_partition(params, key_z, "exact", 0)
+      return LogLikelihood(exact_unnormalized_log_prob(dbm, v) - log_z, "exact", Kind.EXACT)
+    if estimator == "elbo":
+      log_z, label, exact = elbo_log_partition(params, key_z)
+      return LogLikelihood(mean_field_bound(dbm, v, mf_steps) - log_z,
+                           "elbo" if exact else f"elbo+{label}",
+                           Kind.LOWER_BOUND if exact else Kind.ESTIMATE)
+    log_z, label = log_partition(params, key_z, "ais", num_samples)
+    logits1, _ = mean_field(dbm, v, mf_steps)
+    log_p_star = importance_sampled_log_likelihood(
+        functools.partial(importance_log_weights, dbm, v, logits1), key_h, posterior_samples,
+        chunk_size)
+    return LogLikelihood(log_p_star - log_z, f"{label}+importance-{posterior_samples}",
+                         Kind.ESTIMATE)
+
+  def prepare_evaluation(params, key, *, estimator: str, num_samples: int):
+    """log Z once per evaluation: (params with it cached, report)."""
+    params = rbm.without_log_partition(params)
+    model = as_rbm(as_dbm(params))
+    if estimator == "exact" or (estimator == "elbo" and z_enumerable):
+      log_z = jax.jit(rbm.exact_log_partition)(model)
+      return rbm.with_log_partition(params, "exact", log_z), rbm.exact_report(log_z)
+    chains = num_samples if estimator == "ais" else ais_chains
+    result = jax.jit(functools.partial(rbm.ais_log_partition, num_chains=chains,
+                                       schedule=schedule))(model, base_logits(params), key)
+    label = rbm.ais_label(chains, schedule)
+    return (rbm.with_log_partition(params, label, result.log_z, result.stderr),
+            rbm.ais_report(label, result))
+
+  def chain_start(params, key, n):
+    key_init, key_chain = jax.random.split(key)
+    model = as_rbm(as_dbm(params))
+    return model, rbm.base_samples(model, base_logits(params), key_init, n), key_chain
+
+  def sample(params, key, n):
+    """[n, *data_shape] E[v | h1] after `sample_steps` block Gibbs sweeps h1 | (v, h2)."""
+    model, start, key_chain = chain_start(params, key, n)
+    _, mean = rbm.gibbs_chain(model, start, key_chain, sample_steps)
+    return mean[:, :num_visible].reshape((n,) + data_shape)
+
+  def reconstruct(params, x, key=None):
+    """[B, *data_shape] E[v | μ1] with μ1 the mean-field posterior of x."""
+    del key
+    dbm = as_dbm(params)
+    logits1, _ = mean_field(dbm, _flatten(x), mf_steps)
+    return jax.nn.sigmoid(dbm["b"] + jax.nn.sigmoid(logits1) @ dbm["W1"].T).reshape(x.shape)
+
+  def figures(params, key, workdir):
+    """filters.png (W1) and gibbs_chains.png (E[v | h1] along block Gibbs chains)."""
+    from genlatent.viz import rbm as viz_rbm
+    model, start, key_chain = chain_start(params, key, 10)
+    steps = viz_rbm.CHAIN_STEPS
+    snapshots = jax.jit(rbm.gibbs_snapshots, static_argnums=3)(model, start, key_chain, steps)
+    return viz_rbm.write_figures(workdir, np.asarray(params["W1"]),
+                                 np.asarray(snapshots[:, :, :num_visible]), data_shape, steps)
+
+  return Model(name="dbm", init=init, update=update, init_state=init_state,
+               log_likelihood=log_likelihood, estimators=estimators, elbo=elbo,
+               sample=sample, reconstruct=reconstruct,
+               prepare_evaluation=prepare_evaluation, figures=figures)
