@@ -10,7 +10,7 @@ are directly comparable; components.png shows each component's pixel
 probabilities.
 
 Variants (the part after the colon):
-  digits         8×8 digits, dynamic binarization, K=20, stepwise EM over full
+  digits         8×8 digits, dynamic binarization, K=80, stepwise EM over full
                  batches (each epoch is a fresh binarization) (default)
   fashion_mnist  Fashion-MNIST (apt-get install -y dataset-fashion-mnist), static
                  binarization, K=50, full-batch EM over the 50000 training images
@@ -33,7 +33,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
       source="digits", validation_size=197, binarization="dynamic", threshold=0.5, seed=0))
 
   config.model = ml_collections.ConfigDict(dict(
-      name="bernoulli_mixture", num_components=20, pseudo_count=1.0, training="stepwise_em",
+      name="bernoulli_mixture", num_components=80, pseudo_count=0.1, training="stepwise_em",
       init="kmeans", kmeans_iterations=10, stepwise_offset=2.0, stepwise_power=0.7,
       reseed_min_count=1e-2))
 

@@ -23,12 +23,22 @@ def clear_errors():
 
 
 def maybe_initialize_distributed():
-  """Starts JAX's distributed runtime when the environment says this is one of several processes.
+  """Starts JAX's distributed runtime when this is one process of several.
 
-  Set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID (or run under a
-  launcher JAX detects on its own, e.g. SLURM or a Cloud TPU slice).
+  Either set JAX_COORDINATOR_ADDRESS (host:port of process 0), JAX_NUM_PROCESSES and
+  JAX_PROCESS_ID on every process, or run under a launcher JAX detects on its own
+  (SLURM, Open MPI, a Cloud TPU slice). On CPU the collectives go through gloo.
   """
-  if os.environ.get("JAX_NUM_PROCESSES", "1") != "1" or "SLURM_NTASKS" in os.environ:
-    if jax.default_backend() == "cpu":
-      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  num_processes = int(os.environ.get("JAX_NUM_PROCESSES", "1"))
+  cluster = any(v in os.environ for v in ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE",
+                                           "TPU_WORKER_HOSTNAMES"))
+  if num_processes <= 1 and not cluster:
+    return
+  if os.environ.get("JAX_PLATFORMS", "").startswith("cpu") or jax.default_backend() == "cpu":
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  if num_processes > 1:
+    jax.distributed.initialize(coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
+                               num_processes=num_processes,
+                               process_id=int(os.environ["JAX_PROCESS_ID"]))
+  else:
     jax.distributed.initialize()

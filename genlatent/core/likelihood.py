@@ -24,6 +24,10 @@ class Kind(str, enum.Enum):
   EXACT = "exact"
   LOWER_BOUND = "lower bound"
   ESTIMATE = "estimate"
+  # A kernel density fitted to model samples, scored on held-out data: neither a
+  # bound nor a consistent estimate of this model's log p(x) at any finite sample
+  # count, so it is never ranked beside the kinds above (see estimators/parzen.py).
+  PARZEN = "parzen estimate"
 
 
 @struct.dataclass
@@ -34,7 +38,7 @@ class LogLikelihood:
     values: [B] float, nats per example.
     estimator: the estimator's name, e.g. `exact`, `elbo`, `iwae-50`,
       `importance-5000`, `ais-100x14500`, `parzen`.
-    kind: exact, lower bound, or stochastic estimate.
+    kind: exact, lower bound, stochastic estimate, or Parzen-window estimate.
   """
 
   values: jax.Array

@@ -71,6 +71,9 @@ class Model:
         across-example standard error.
     figures(params, key, workdir) -> [paths]   optional family-specific PNGs
         (e.g. RBM filters, Gibbs chains over time), written beside samples.png
+    split_metrics(params, key, dataset, split) -> {name: float}   optional numbers
+        about a whole split that are not log-likelihoods (e.g. clustering
+        accuracy after Hungarian matching), written to eval.json under `metrics`
   """
 
   name: str
@@ -89,6 +92,7 @@ class Model:
   finalize: Optional[Callable] = None
   prepare_evaluation: Optional[Callable] = None
   figures: Optional[Callable] = None
+  split_metrics: Optional[Callable] = None
   discrete: bool = True
 
   def __post_init__(self):

@@ -46,7 +46,8 @@ class PCA:
 
   def transform(self, x: np.ndarray) -> np.ndarray:
     """[N, *image_shape] -> [N, D] float32 features."""
-    flat = np.asarray(x, np.float64).reshape(len(x), -1) - self.mean
+    x = np.asarray(x, np.float64)
+    flat = x.reshape(len(x), self.mean.shape[0]) - self.mean  # (also for an empty split)
     z = flat @ self.components.T
     if self.whiten:
       z = z / np.sqrt(self.variances)

@@ -15,7 +15,7 @@ import numpy as np
 def _host_device():
   """The first CPU device, or None where JAX has none."""
   try:
-    return jax.devices("cpu")[0]
+    return jax.local_devices(backend="cpu")[0]  # this process's own, under multi-host
   except RuntimeError:
     return None
 

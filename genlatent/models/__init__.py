@@ -7,6 +7,7 @@ from genlatent.models import bernoulli_mixture  # registers
 from genlatent.models import rbm  # registers
 from genlatent.models import dbn  # registers
 from genlatent.models import dbm  # registers
+from genlatent.models import aae  # registers
 
 
 def build_model(config, data_shape) -> Model:

@@ -98,7 +98,9 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
   reseed_min_count = float(config.get("reseed_min_count", 1e-2))
 
   def flat(x):
-    return x.reshape((x.shape[0], d)).astype(jnp.float32)
+    """[B, *data_shape] -> [B, D], float (float64 stays float64, for reference checks)."""
+    x = jnp.asarray(x)
+    return x.reshape((x.shape[0], d)).astype(jnp.promote_types(x.dtype, jnp.float32))
 
   def init(key, x_example):
     """Data-free params: uniform weights, pixel probabilities near ½."""

@@ -349,7 +349,9 @@ def build_gmm(config, data_shape) -> Model:
     return params
 
   def flat(x):
-    return x.reshape((x.shape[0], d)).astype(jnp.float32)
+    """[B, *data_shape] -> [B, D], float (float64 stays float64, for reference checks)."""
+    x = jnp.asarray(x)
+    return x.reshape((x.shape[0], d)).astype(jnp.promote_types(x.dtype, jnp.float32))
 
   def unit_precision():
     return {"full": jnp.broadcast_to(jnp.eye(d), (k, d, d)), "tied": jnp.eye(d),

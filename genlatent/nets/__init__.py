@@ -1,6 +1,7 @@
 """Encoders, decoders and discriminators as Flax Linen modules, built from config."""
 
 from genlatent.nets.conv import ConvDecoder, ConvTrunk, GaussianConvEncoder
+from genlatent.nets.discriminator import Discriminator
 from genlatent.nets.mlp import MLP, GaussianMLP, GaussianMLPEncoder, MLPDecoder
 
 NET_TYPES = ("mlp", "conv")
@@ -32,4 +33,4 @@ def build_decoder(config, out_shape):
 
 
 __all__ = ["MLP", "ConvDecoder", "ConvTrunk", "GaussianConvEncoder", "GaussianMLP", "GaussianMLPEncoder",
-           "MLPDecoder", "build_decoder", "build_gaussian_encoder"]
+           "MLPDecoder", "build_decoder", "build_gaussian_encoder", "Discriminator"]

@@ -10,6 +10,8 @@ import inspect
 
 from genlatent.core import PRIORS
 from genlatent.priors import diagonal_gaussian, laplace, standard_normal, vamp  # register
+from genlatent.priors import swiss_roll  # registers
+from genlatent.priors import mog  # registers
 from genlatent.priors.base import Prior, PriorContext
 
 

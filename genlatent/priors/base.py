@@ -18,6 +18,10 @@ class Prior:
     Monte-Carlo estimate from its posterior samples.
   uses_encoder: the prior is defined through the model's encoder (VampPrior): its
     functions then receive `params = {**own_params, 'encoder': encoder_params}`.
+  sample_with_components(params, key, n) -> (z [n, latent_dim], k [n] int32), optional:
+    draws and the component each came from, for priors made of labelled parts
+    (mixtures, swiss-roll segments); a label-regularised AAE pairs data labels
+    with them.
   """
 
   latent_dim: int
@@ -26,6 +30,7 @@ class Prior:
   sample: Callable
   kl_from_diag_gaussian: Optional[Callable] = None
   uses_encoder: bool = False
+  sample_with_components: Optional[Callable] = None
 
 
 @dataclasses.dataclass(frozen=True)

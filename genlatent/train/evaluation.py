@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -28,11 +29,14 @@ def parse_estimators(spec: str) -> list[tuple[str, int]]:
 
 
 def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, estimator: str,
-                   num_samples: int, batch_size: int, key: jax.Array) -> Summary:
+                   num_samples: int, batch_size: int, key: jax.Array,
+                   dataset: data_lib.Dataset | None = None) -> Summary:
   """Mean ± stderr of per-example log p(x) over `split`, nats.
 
   Batches are padded to `batch_size` and masked so every example counts exactly
-  once; batch i draws its randomness from `fold_in(key, i)`.
+  once; batch i draws its randomness from `fold_in(key, i)`. `dataset`, when
+  given, is handed to a `prepare_evaluation` that asks for it (Parzen windows
+  choose their bandwidth on its validation split).
   """
   if estimator not in model.estimators:
     raise ValueError(f"Model {model.name!r} has no estimator {estimator!r}. "
@@ -43,7 +47,7 @@ def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, esti
   if model.prepare_evaluation is not None:
     key, prepare_key = jax.random.split(key)
     params, report = prepare_params(model, backend, params, prepare_key, estimator=estimator,
-                                    num_samples=num_samples)
+                                    num_samples=num_samples, dataset=dataset)
 
   def per_example(p, x, k):
     return model.log_likelihood(p, x, k, estimator=estimator, num_samples=num_samples).values
@@ -65,7 +69,7 @@ def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, esti
 
 
 def prepare_params(model: Model, backend, params, key: jax.Array, *, estimator: str,
-                   num_samples: int):
+                   num_samples: int, dataset: data_lib.Dataset | None = None):
   """(params', report) from the family's `prepare_evaluation`, run once on one device.
 
   The params come to the host first so the shared work (e.g. AIS chains) is not
@@ -75,8 +79,10 @@ def prepare_params(model: Model, backend, params, key: jax.Array, *, estimator: 
     host = jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), params)
   else:
     host = jax.tree.map(lambda a: np.asarray(a[0]), params)
+  wants_data = "dataset" in inspect.signature(model.prepare_evaluation).parameters
   prepared, report = model.prepare_evaluation(host, key, estimator=estimator,
-                                              num_samples=num_samples)
+                                              num_samples=num_samples,
+                                              **({"dataset": dataset} if wants_data else {}))
   return backend.put_state(prepared), report
 
 

@@ -281,7 +281,7 @@ def _validate(config, model: Model, backend, state, dataset, key, step):
   return evaluation.evaluate_split(
       model, backend, backend.params(state), dataset.validation, estimator=estimator,
       num_samples=num_samples, batch_size=config.eval.batch_size,
-      key=jax.random.fold_in(key, step))
+      key=jax.random.fold_in(key, step), dataset=dataset)
 
 
 def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: str,
@@ -295,7 +295,7 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
     summary = evaluation.evaluate_split(
         model, backend, backend.params(state), getattr(dataset, split), estimator=name,
         num_samples=num_samples, batch_size=config.eval.batch_size,
-        key=jax.random.fold_in(keys["eval"], 1_000_000 + i))
+        key=jax.random.fold_in(keys["eval"], 1_000_000 + i), dataset=dataset)
     log.info("%s %s: %s (%.1fs)", split, name, summary, time.perf_counter() - start)
     print(f"{split} log p(x): {summary}", flush=True)
     summaries.append(summary)
@@ -306,6 +306,11 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
     print(f"{split} diagnostics: " + ", ".join(
         f"{k}={v['mean_nats']:.2f}±{v['stderr_nats']:.2f}" if isinstance(v, dict) else f"{k}={v}"
         for k, v in diagnostics.items()), flush=True)
+  metrics = {}
+  if model.split_metrics is not None:
+    metrics = model.split_metrics(backend.host_state(state).params,
+                                  jax.random.fold_in(keys["eval"], 3_000_000), dataset, split)
+    print(f"{split} metrics: " + ", ".join(f"{k}={v}" for k, v in metrics.items()), flush=True)
   step = int(backend.host_state(state).step)
   evaluation.write_eval_json(
       workdir, {split: summaries}, step=step, num_dims=dataset.num_dims,
@@ -313,7 +318,8 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
       extra={"model": config.model.name, "data": config.data.source,
              "binarization": config.data.binarization,
              "features": dataset.features.describe() if dataset.features is not None else None,
-             "diagnostics": {split: diagnostics}})
+             "diagnostics": {split: diagnostics},
+             **({"metrics": {split: metrics}} if metrics else {})})
   return {split: summaries}
 
 

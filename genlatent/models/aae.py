@@ -1,0 +1,606 @@
+"""Adversarial auto-encoders (Makhzani et al., 2016).
+
+An auto-encoder whose aggregated posterior q(z) = E_x[q(z|x)] is matched to a
+prior p(z) by a discriminator on codes, not by a KL term, so the prior needs only
+a sampler: mixtures, a swiss roll, any registered prior. Images x are
+[B, H, W, C] (or [B, D] feature rows); codes z are [B, latent_dim].
+
+One training step is three phases on the same batch, each with its own optax
+optimizer and state (`TrainState.opt_state = {'reconstruction', 'discriminator',
+'generator'}`); the encoder takes part in two of them, which is why these are
+three optimizers rather than one `optax.multi_transform` partition:
+
+  1. reconstruction  encoder + decoder minimise −log p(x | z), z = enc(x), nats;
+  2. discriminator   D minimises −E_p[log σ(D(z))] − E_q[log(1 − σ(D(z)))], prior
+                     draws against (fixed) codes of the updated encoder;
+  3. generator       the encoder minimises −E_q[log σ(D(enc(x)))] against the
+                     updated D (the non-saturating GAN loss).
+
+Posteriors (`posterior`): `deterministic` z = f(x); `gaussian` z = μ(x) + σ(x)ε;
+`universal` z = f(x, η) with noise η ~ N(0, I) fed to the encoder.
+
+Variants (`variant`):
+  unsupervised  D(z) against p(z).
+  labels        label-regularised: D(z, c) with c the one-hot label of the
+                example (or, for the prior draws, of the component it came from),
+                so class k is pushed onto component k; examples without a label
+                (label −1, or outside the `label_fraction` kept) get an extra
+                "unknown" slot and are matched to the whole prior. The prior
+                must offer `sample_with_components` (mog, swiss_roll).
+  clustering    unsupervised clustering: the encoder also outputs a K-way
+                softmax y; the decoder reads [y, z]; one discriminator pushes y
+                onto one-hot categorical draws, another z (the style) onto p(z).
+                Clusters are scored by accuracy after the best one-to-one
+                cluster-to-label matching (Hungarian).
+
+Noise in training is per example (`genlatent.core.rng`), so a step does not
+depend on how the batch is split over devices. Under `pmap` the gradients and
+metrics of every phase are averaged over `axis_name`; under the mesh backend
+the batch means already span all devices.
+
+Evaluation: `parzen` (a kernel density on decoded samples, bandwidth chosen on
+the validation split; a weak, biased estimate, kind `parzen estimate`, see
+`genlatent.estimators.parzen`) always; `importance` when the decoder is
+probabilistic (any likelihood but `squared_error`) and the variant is not
+clustering: log (1/k) Σ p(x|z) p(z) / r(z|x) with the encoder as proposal r
+(the Gaussian posterior itself; a Gaussian of width `proposal_scale` around f(x)
+for a deterministic encoder; for a universal one, the moments of
+`proposal_draws` encoder draws widened by `proposal_scale`). The encoder was
+not trained as a proposal, so the estimate can be loose; in expectation it is a
+lower bound (kind: estimate).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import scipy.optimize
+
+from genlatent import nets
+from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.core import maths, rng
+from genlatent.estimators import importance_sampled_log_likelihood
+from genlatent.estimators import parzen
+from genlatent.nets.likelihoods import Likelihood, build_likelihood
+from genlatent.nets.mlp import activation as activation_fn
+from genlatent.priors import PriorContext, build_prior
+
+VARIANTS = ("unsupervised", "labels", "clustering")
+POSTERIORS = ("deterministic", "gaussian", "universal")
+# The optimizer groups: which top-level params each phase updates.
+RECONSTRUCTION = ("encoder", "decoder")
+GENERATOR = ("encoder",)
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def discriminator_loss(logits_real: jax.Array, logits_fake: jax.Array) -> jax.Array:
+  """−E_p[log σ(D)] − E_q[log(1 − σ(D))], nats, from logits [B] on prior and encoder codes.
+
+  Written with softplus (−log σ(l) = softplus(−l)), exact for large |l|. At the
+  optimum D*(z) = log p(z) − log q(z) it equals log 4 − 2·JSD(p ‖ q): log 4 when
+  the codes match the prior.
+  """
+  return jnp.mean(jax.nn.softplus(-logits_real)) + jnp.mean(jax.nn.softplus(logits_fake))
+
+
+def generator_loss(logits_fake: jax.Array) -> jax.Array:
+  """−E_q[log σ(D(z))], nats: the non-saturating loss the encoder minimises."""
+  return jnp.mean(jax.nn.softplus(-logits_fake))
+
+
+def discriminator_accuracy(logits_real: jax.Array, logits_fake: jax.Array) -> jax.Array:
+  """Share of prior draws and codes that D classifies correctly (0.5 = fooled)."""
+  return 0.5 * (jnp.mean(logits_real > 0) + jnp.mean(logits_fake < 0))
+
+
+# ----------------------------------------------------------------------------- clustering
+
+
+def contingency(labels: np.ndarray, clusters: np.ndarray, num_clusters: int) -> np.ndarray:
+  """[K, C] counts of examples in cluster k with label c (labels < 0 ignored)."""
+  labels, clusters = np.asarray(labels), np.asarray(clusters)
+  known = labels >= 0
+  num_labels = int(labels[known].max()) + 1 if known.any() else 0
+  table = np.zeros((num_clusters, num_labels), np.int64)
+  np.add.at(table, (clusters[known], labels[known]), 1)
+  return table
+
+
+def clustering_accuracy(labels: np.ndarray, clusters: np.ndarray, num_clusters: int) -> dict:
+  """Cluster quality against labels.
+
+  Returns:
+    accuracy: after the best one-to-one matching of clusters to labels
+      (Hungarian algorithm, `scipy.optimize.linear_sum_assignment`); with more
+      clusters than labels the unmatched clusters count as errors.
+    accuracy_majority: each cluster takes its most common label (the protocol of
+      Makhzani et al. for 16 or 30 clusters; ≥ the Hungarian accuracy).
+    clusters_used: clusters holding at least one example.
+    examples: labelled examples scored.
+  """
+  table = contingency(labels, clusters, num_clusters)
+  total = int(table.sum())
+  if total == 0:
+    raise ValueError("No labelled examples to score the clustering against.")
+  rows, cols = scipy.optimize.linear_sum_assignment(-table)
+  return {"accuracy": float(table[rows, cols].sum() / total),
+          "accuracy_majority": float(table.max(axis=1).sum() / total),
+          "clusters_used": int((table.sum(axis=1) > 0).sum()),
+          "examples": total}
+
+
+# ----------------------------------------------------------------------------- nets
+
+
+class CodeEncoder(nn.Module):
+  """x [B, ...] (and noise η [B, noise_dim] for a universal posterior) -> outputs.
+
+  Returns a dict: `mean` [B, latent_dim] (z itself unless Gaussian), `log_var`
+  [B, latent_dim] for a Gaussian posterior, `logits` [B, num_classes] for the
+  clustering variant's categorical head. The trunk is an MLP on flattened x or
+  convolutions (`encoder_type`); η enters with x (MLP) or after the
+  convolutions through one more dense layer (conv).
+  """
+
+  posterior: str
+  latent_dim: int
+  encoder_type: str = "mlp"
+  hidden: Sequence[int] = (1000, 1000)
+  conv_features: Sequence[int] = (32, 64)
+  conv_dense: int = 256
+  activation: str = "relu"
+  num_classes: int = 0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, noise: Optional[jax.Array] = None) -> dict:
+    act = activation_fn(self.activation)
+    if self.encoder_type == "conv":
+      h = nets.ConvTrunk(tuple(self.conv_features), self.conv_dense, self.activation,
+                         name="trunk")(x)
+      if noise is not None:
+        h = act(nn.Dense(self.conv_dense, name="noise_dense")(jnp.concatenate([h, noise], -1)))
+    elif self.encoder_type == "mlp":
+      h = x.reshape(x.shape[0], -1)
+      if noise is not None:
+        h = jnp.concatenate([h, noise], axis=-1)
+      if self.hidden:
+        h = act(nets.MLP(tuple(self.hidden), self.activation, name="trunk")(h))
+    else:
+      raise ValueError(f"Unknown encoder_type {self.encoder_type!r}. Known: mlp, conv.")
+    out = {}
+    if self.posterior == "gaussian":
+      out["mean"], out["log_var"] = jnp.split(nn.Dense(2 * self.latent_dim, name="head")(h), 2, -1)
+    else:
+      out["mean"] = nn.Dense(self.latent_dim, name="head")(h)
+    if self.num_classes:
+      out["logits"] = nn.Dense(self.num_classes, name="class_head")(h)
+    return out
+
+
+def squared_error(event_ndim: int) -> Likelihood:
+  """A deterministic decoder trained on ½|x − out|²: not a density (no importance estimate)."""
+  return Likelihood("squared_error", 1,
+                    lambda x, out: -0.5 * maths.sum_event(jnp.square(x - out), event_ndim),
+                    lambda out: out, discrete=False)
+
+
+class AAEParts(NamedTuple):
+  """The family's `Model` and the pieces tests and figures use directly.
+
+  reconstruction_phase, discriminator_phase, generator_phase:
+    (state, batch, key, axis_name=None) -> (state, metrics), one phase each; the
+    step counter is left to `model.update`.
+  encode_outputs: (params, x, key, index=None) -> dict of z [B, d] (`z`), and
+    `logits` [B, K] for clustering; noise per example when `index` [B] is given.
+  prior_params: params -> the prior's params within the model's.
+  variant, num_classes, latent_dim, prior: the build settings.
+  """
+
+  model: Model
+  reconstruction_phase: Callable
+  discriminator_phase: Callable
+  generator_phase: Callable
+  encode_outputs: Callable
+  prior_params: Callable
+  variant: str
+  num_classes: int
+  latent_dim: int
+  prior: object
+
+
+@MODELS.register("aae")
+def build_aae(config, data_shape) -> Model:
+  """An adversarial auto-encoder from `config` (the `model` part of an experiment config).
+
+  See `build_aae_parts` for the fields.
+  """
+  return build_aae_parts(config, data_shape).model
+
+
+def build_aae_parts(config, data_shape) -> AAEParts:
+  """The AAE family: its `Model` and its phases.
+
+  Config fields: latent_dim; posterior (deterministic | gaussian | universal) and
+  noise_dim; encoder_type/decoder_type (mlp | conv) with encoder_hidden,
+  decoder_hidden (mlp) or conv_features, conv_dense (conv); activation;
+  discriminator_hidden; likelihood (bernoulli | gaussian | gaussian_learned |
+  discretized_logistic | squared_error) and likelihood_config; prior (a
+  registered name) and prior_config (its params are held fixed); variant
+  (unsupervised | labels | clustering) with num_classes, label_fraction and
+  label_seed (labels: which training rows keep their label, a pure function of
+  the row index); optimizers.{reconstruction, discriminator, generator} (see
+  `make_optimizer`); proposal_scale, proposal_draws, chunk_size (importance);
+  parzen_sigma (a fixed bandwidth; 0 chooses it on validation),
+  parzen_validation_examples (0 = all), parzen_batch_size.
+  """
+  # Imported here: genlatent.train imports the model registry, so a module-level
+  # import would be circular.
+  from genlatent.train.optimizers import make_optimizer  # pylint: disable=import-outside-toplevel
+
+  data_shape = tuple(data_shape)
+  event_ndim = len(data_shape)
+  latent_dim = int(config.latent_dim)
+  variant = config.get("variant", "unsupervised")
+  if variant not in VARIANTS:
+    raise ValueError(f"Unknown AAE variant {variant!r}. Known: {', '.join(VARIANTS)}.")
+  posterior = config.get("posterior", "gaussian")
+  if posterior not in POSTERIORS:
+    raise ValueError(f"Unknown AAE posterior {posterior!r}. Known: {', '.join(POSTERIORS)}.")
+  num_classes = int(config.get("num_classes", 10))
+  label_fraction = float(config.get("label_fraction", 1.0))
+  label_key = jax.random.PRNGKey(int(config.get("label_seed", 0)))
+  noise_dim = int(config.get("noise_dim", latent_dim)) if posterior == "universal" else 0
+  likelihood_name = config.get("likelihood", "bernoulli")
+  likelihood = (squared_error(event_ndim) if likelihood_name == "squared_error"
+                else build_likelihood(likelihood_name, event_ndim, config.get("likelihood_config")))
+  probabilistic = likelihood_name != "squared_error"
+  out_shape = data_shape[:-1] + (data_shape[-1] * likelihood.params_per_channel,)
+  clustering = variant == "clustering"
+  code_dim = latent_dim + (num_classes if clustering else 0)
+  proposal_scale = float(config.get("proposal_scale", 0.1))
+  proposal_draws = int(config.get("proposal_draws", 32))
+  chunk_size = int(config.get("chunk_size", 100))
+
+  encoder = CodeEncoder(posterior, latent_dim, config.get("encoder_type", "mlp"),
+                        tuple(config.get("encoder_hidden", (1000, 1000))),
+                        tuple(config.get("conv_features", (32, 64))),
+                        config.get("conv_dense", 256), config.get("activation", "relu"),
+                        num_classes if clustering else 0)
+  decoder = nets.build_decoder(config, out_shape)
+  disc_hidden = tuple(config.get("discriminator_hidden", (1000, 1000)))
+  discriminator = nets.Discriminator(disc_hidden, config.get("activation", "relu"))
+  disc_groups = ("discriminator", "class_discriminator") if clustering else ("discriminator",)
+
+  def encode_gaussian(encoder_params, x):
+    out = encoder.apply({"params": encoder_params}, x)
+    return out["mean"], out["log_var"]
+
+  gaussian_context = posterior == "gaussian" and not clustering
+  prior = build_prior(config.get("prior", "standard_normal"), latent_dim,
+                      config.get("prior_config"),
+                      PriorContext(data_shape, encode_gaussian if gaussian_context else None))
+  prior_config = config.get("prior_config")
+  if variant == "labels":
+    if prior.sample_with_components is None:
+      raise ValueError(f"The label-regularised AAE needs a prior made of components "
+                       f"(`sample_with_components`); {config.get('prior')!r} has none. "
+                       "Use prior='swiss_roll' or 'mog'.")
+    components = prior_config.get("num_components", None) if prior_config else None
+    if components is not None and int(components) != num_classes:
+      raise ValueError(f"The label-regularised AAE maps each of num_classes={num_classes} "
+                       f"labels to one prior component; the prior has {components}.")
+
+  optimizer_config = config.optimizers
+  txs = {"reconstruction": make_optimizer(optimizer_config.reconstruction),
+         "discriminator": make_optimizer(optimizer_config.discriminator),
+         "generator": make_optimizer(optimizer_config.generator)}
+  groups = {"reconstruction": RECONSTRUCTION, "discriminator": disc_groups,
+            "generator": GENERATOR}
+
+  # --------------------------------------------------------------------------- pieces
+
+  def prior_params(params):
+    if prior.uses_encoder:
+      return dict(params["prior"], encoder=params["encoder"])
+    return params["prior"]
+
+  def encode_outputs(params, x, key=None, index=None):
+    """{'z' [B, d], 'logits' [B, K] (clustering), 'mean', 'log_var' (Gaussian)}.
+
+    Noise (η for a universal posterior, ε for a Gaussian one) is a function of
+    (key, index[b]) per example when `index` is given, else of the key and the
+    batch position; with no key the codes are noise-free (η = 0, z = mean).
+    """
+    b = x.shape[0]
+    if key is None:
+      draw = lambda k, shape: jnp.zeros((b,) + shape)
+    elif index is None:
+      draw = lambda k, shape: jax.random.normal(k, (b,) + shape)
+    else:
+      draw = lambda k, shape: rng.example_normal(k, index, shape)
+    key_eta, key_eps = jax.random.split(key) if key is not None else (None, None)
+    noise = draw(key_eta, (noise_dim,)) if posterior == "universal" else None
+    out = dict(encoder.apply({"params": params["encoder"]}, x, noise))
+    z = out["mean"]
+    if posterior == "gaussian":
+      z = z + jnp.exp(0.5 * out["log_var"]) * draw(key_eps, (latent_dim,))
+    out["z"] = z
+    return out
+
+  def code_of(outputs):
+    """[B, code_dim]: what the decoder reads ([softmax y, z] for clustering)."""
+    if clustering:
+      return jnp.concatenate([jax.nn.softmax(outputs["logits"]), outputs["z"]], axis=-1)
+    return outputs["z"]
+
+  def decoder_out(params, code):
+    return decoder.apply({"params": params["decoder"]}, code)
+
+  def per_example_prior(params, key, index):
+    """Prior draws [B, d] and their components [B] (or None), one key per example."""
+    keys = rng.example_keys(key, index)
+    pp = prior_params(params)
+    if variant == "labels":
+      z, k = jax.vmap(lambda kk: prior.sample_with_components(pp, kk, 1))(keys)
+      return z[:, 0], k[:, 0]
+    return jax.vmap(lambda kk: prior.sample(pp, kk, 1)[0])(keys), None
+
+  def is_labelled(batch):
+    """[B] bool: the example's label is known and among the `label_fraction` kept."""
+    u = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(label_key, i)))(batch["index"])
+    return (batch["label"] >= 0) & (u < label_fraction)
+
+  def conditions(batch, components):
+    """(real [B, K+1], fake [B, K+1]) one-hot conditions of the label-regularised D."""
+    known = is_labelled(batch)
+    unknown = jnp.full_like(batch["label"], num_classes)
+    fake = jax.nn.one_hot(jnp.where(known, batch["label"], unknown), num_classes + 1)
+    real = jax.nn.one_hot(jnp.where(known, components, unknown), num_classes + 1)
+    return real, fake
+
+  def adversarial_logits(params, outputs, batch, key):
+    """{name: (logits_real [B], logits_fake [B])} for each discriminator."""
+    z_prior, components = per_example_prior(params, key, batch["index"])
+    apply = lambda name, *args: discriminator.apply({"params": params[name]}, *args)
+    if variant == "labels":
+      real_c, fake_c = conditions(batch, components)
+      return {"discriminator": (apply("discriminator", z_prior, real_c),
+                                apply("discriminator", outputs["z"], fake_c))}
+    out = {"discriminator": (apply("discriminator", z_prior), apply("discriminator", outputs["z"]))}
+    if clustering:
+      keys = rng.example_keys(jax.random.fold_in(key, 1), batch["index"])
+      y_prior = jax.nn.one_hot(
+          jax.vmap(lambda kk: jax.random.randint(kk, (), 0, num_classes))(keys), num_classes)
+      out["class_discriminator"] = (apply("class_discriminator", y_prior),
+                                    apply("class_discriminator", jax.nn.softmax(outputs["logits"])))
+    return out
+
+  def subset(params, names):
+    return {n: params[n] for n in names}
+
+  def apply_phase(state, name, grads, axis_name):
+    """Applies the phase's optimizer to its group; returns the new state."""
+    if axis_name is not None:
+      grads = jax.lax.pmean(grads, axis_name)
+    group = subset(state.params, groups[name])
+    updates, opt = txs[name].update(grads, state.opt_state[name], group)
+    params = dict(state.params, **optax.apply_updates(group, updates))
+    return state.replace(params=params, opt_state=dict(state.opt_state, **{name: opt}))
+
+  def mean_metrics(metrics, axis_name):
+    return jax.lax.pmean(metrics, axis_name) if axis_name is not None else metrics
+
+  # --------------------------------------------------------------------------- phases
+
+  def reconstruction_phase(state, batch, key, axis_name=None):
+    """Encoder and decoder take one step on −log p(x|z), nats per example."""
+
+    def loss(group):
+      params = dict(state.params, **group)
+      outputs = encode_outputs(params, batch["x"], key, batch["index"])
+      log_px = likelihood.log_prob(batch["x"], decoder_out(params, code_of(outputs)))
+      return -jnp.mean(log_px)
+
+    value, grads = jax.value_and_grad(loss)(subset(state.params, RECONSTRUCTION))
+    state = apply_phase(state, "reconstruction", grads, axis_name)
+    return state, mean_metrics({"reconstruction_loss": value, "recon": -value}, axis_name)
+
+  def discriminator_phase(state, batch, key, axis_name=None):
+    """Each discriminator takes one step: prior draws against the encoder's codes."""
+    key_codes, key_prior = jax.random.split(key)
+    outputs = jax.lax.stop_gradient(encode_outputs(state.params, batch["x"], key_codes,
+                                                   batch["index"]))
+
+    def loss(group):
+      params = dict(state.params, **group)
+      logits = adversarial_logits(params, outputs, batch, key_prior)
+      losses = {n: discriminator_loss(*lf) for n, lf in logits.items()}
+      return sum(losses.values()), (losses, logits)
+
+    (_, (losses, logits)), grads = jax.value_and_grad(loss, has_aux=True)(
+        subset(state.params, disc_groups))
+    state = apply_phase(state, "discriminator", grads, axis_name)
+    metrics = {}
+    for n, value in losses.items():
+      metrics[f"{n}_loss"] = value
+      metrics[f"{n}_accuracy"] = discriminator_accuracy(*logits[n])
+    return state, mean_metrics(metrics, axis_name)
+
+  def generator_phase(state, batch, key, axis_name=None):
+    """The encoder takes one step at fooling the (just updated) discriminators."""
+    key_codes, key_prior = jax.random.split(key)
+
+    def loss(group):
+      params = dict(state.params, **group)
+      outputs = encode_outputs(params, batch["x"], key_codes, batch["index"])
+      logits = adversarial_logits(params, outputs, batch, key_prior)
+      losses = {n: generator_loss(lf[1]) for n, lf in logits.items()}
+      return sum(losses.values()), losses
+
+    (_, losses), grads = jax.value_and_grad(loss, has_aux=True)(subset(state.params, GENERATOR))
+    state = apply_phase(state, "generator", grads, axis_name)
+    names = {"discriminator": "generator_loss", "class_discriminator": "class_generator_loss"}
+    return state, mean_metrics({names[n]: v for n, v in losses.items()}, axis_name)
+
+  def update(state, batch, key, axis_name=None):
+    """One AAE step: reconstruction, then discriminator(s), then encoder as generator.
+
+    Metrics (per-example means, nats where they are log-probabilities): recon
+    (log p(x|z)), reconstruction_loss, discriminator_loss/accuracy,
+    generator_loss (and class_* for clustering); loss is reconstruction_loss.
+    """
+    key_r, key_d, key_g = jax.random.split(key, 3)
+    state, m_r = reconstruction_phase(state, batch, key_r, axis_name)
+    state, m_d = discriminator_phase(state, batch, key_d, axis_name)
+    state, m_g = generator_phase(state, batch, key_g, axis_name)
+    metrics = {**m_r, **m_d, **m_g, "loss": m_r["reconstruction_loss"]}
+    return state.replace(step=state.step + 1), metrics
+
+  # --------------------------------------------------------------------------- contract
+
+  def init(key, x_example):
+    keys = jax.random.split(key, 5)
+    noise = jnp.zeros((x_example.shape[0], noise_dim)) if posterior == "universal" else None
+    params = {"encoder": encoder.init(keys[0], x_example, noise)["params"],
+              "decoder": decoder.init(keys[1], jnp.zeros((1, code_dim)))["params"],
+              "prior": prior.init(keys[3])}
+    condition = jnp.zeros((1, num_classes + 1)) if variant == "labels" else None
+    params["discriminator"] = discriminator.init(keys[2], jnp.zeros((1, latent_dim)),
+                                                 condition)["params"]
+    if clustering:
+      params["class_discriminator"] = discriminator.init(
+          keys[4], jnp.zeros((1, num_classes)))["params"]
+    return params
+
+  def init_state(key, params, x_train):
+    """Fresh optimizer states for the three phases (the data are not needed)."""
+    del key, x_train
+    opt_state = {name: txs[name].init(subset(params, groups[name])) for name in txs}
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
+                      extra={})
+
+  def decode(params, code):
+    """[B, *data_shape] mean of p(x | code) for codes [B, code_dim]."""
+    return likelihood.mean(decoder_out(params, code))
+
+  def encode(params, x, key=None):
+    """[B, code_dim] codes: the posterior mean (with encoder noise drawn from `key` for a
+    universal posterior); for clustering [softmax y, z]."""
+    outputs = encode_outputs(params, x, key if posterior == "universal" else None)
+    return code_of(outputs)
+
+  def reconstruct(params, x, key=None):
+    return decode(params, encode(params, x, key))
+
+  def prior_codes(params, key, n):
+    """[n, code_dim] draws of the generative model's code (uniform class for clustering)."""
+    key_z, key_y = jax.random.split(key)
+    z = prior.sample(prior_params(params), key_z, n)
+    if clustering:
+      y = jax.nn.one_hot(jax.random.randint(key_y, (n,), 0, num_classes), num_classes)
+      return jnp.concatenate([y, z], axis=-1)
+    return z
+
+  def sample(params, key, n):
+    """[n, *data_shape]: the mean of p(x | z) for z ~ p(z) (mean images, as figures show)."""
+    return decode(params, prior_codes(params, key, n))
+
+  def proposal(params, x, key):
+    """(mean, log_var) [B, d] of the Gaussian importance proposal r(z | x)."""
+    if posterior == "gaussian":
+      out = encoder.apply({"params": params["encoder"]}, x)
+      return out["mean"], out["log_var"]
+    if posterior == "deterministic":
+      mean = encoder.apply({"params": params["encoder"]}, x)["mean"]
+      return mean, jnp.full_like(mean, 2.0 * jnp.log(proposal_scale))
+    draws = jax.vmap(lambda k: encode_outputs(params, x, k)["z"])(
+        jax.random.split(key, proposal_draws))  # [M, B, d]
+    return draws.mean(0), jnp.log(draws.var(0) + proposal_scale ** 2)
+
+  def log_weights(params, x, mean, log_var, key, n):
+    """[n, B] log p(x|z) + log p(z) − log r(z|x) for z ~ r(z|x)."""
+    z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, (n,) + mean.shape)
+    return (likelihood.log_prob(x, decoder_out(params, z))
+            + prior.log_prob(prior_params(params), z)
+            - maths.diag_gaussian_log_prob(z, mean, log_var))
+
+  def log_likelihood(params, x, key, *, estimator: str = "parzen",
+                     num_samples: int = parzen.DEFAULT_NUM_SAMPLES) -> LogLikelihood:
+    """Per-example log p(x), nats: `parzen` (params from `prepare_evaluation`) or `importance`."""
+    if estimator not in estimators:
+      raise ValueError(f"Unknown estimator {estimator!r} for this AAE. Known: "
+                       f"{', '.join(estimators)}.")
+    if estimator == "parzen":
+      if "parzen" not in params:
+        raise ValueError("The AAE's Parzen estimate needs its samples and bandwidth first: "
+                         "params = model.prepare_evaluation(params, key, estimator='parzen', "
+                         "num_samples=N, dataset=dataset)[0] (the evaluator does this).")
+      window = parzen.ParzenWindow(params["parzen"]["centres"], params["parzen"]["sigma"])
+      return LogLikelihood(parzen.parzen_log_likelihood(window, x),
+                           parzen.parzen_label(window.centres.shape[0]), Kind.PARZEN)
+    key_proposal, key_samples = jax.random.split(key)
+    mean, log_var = proposal(params, x, key_proposal)
+    values = importance_sampled_log_likelihood(
+        functools.partial(log_weights, params, x, mean, log_var), key_samples, num_samples,
+        chunk_size)
+    return LogLikelihood(values, f"importance-{num_samples}", Kind.ESTIMATE)
+
+  def prepare_evaluation(params, key, *, estimator: str, num_samples: int, dataset=None):
+    """For `parzen`: draws `num_samples` samples and picks the bandwidth on the
+    validation split, once per evaluation: (params with them, report)."""
+    params = {k: v for k, v in params.items() if k != "parzen"}
+    if estimator != "parzen":
+      return params, {}
+    sigma = float(config.get("parzen_sigma", 0.0)) or None
+    if sigma is None and (dataset is None or dataset.validation.num_examples < 2):
+      raise ValueError("The Parzen estimate chooses its bandwidth on the validation split: "
+                       "give the data a validation split (data.validation_size > 1) or fix "
+                       "model.parzen_sigma.")
+    x_val = dataset.validation.x if dataset is not None else None
+    limit = int(config.get("parzen_validation_examples", 0))
+    if x_val is not None and limit:
+      x_val = x_val[:limit]
+    window, report = parzen.fit_parzen_window(
+        functools.partial(sample, params), key, x_val, num_samples=num_samples, sigma=sigma,
+        batch_size=int(config.get("parzen_batch_size", 500)))
+    return dict(params, parzen={"centres": window.centres, "sigma": window.sigma}), report
+
+  def diagnostics(params, x, key):
+    """Per-example log p(x|z) at the posterior mean code, nats: {'recon': [B]}."""
+    return {"recon": likelihood.log_prob(x, decoder_out(params, encode(params, x, key)))}
+
+  def cluster_of(params, x, key=None):
+    return jnp.argmax(encode_outputs(params, x)["logits"], axis=-1)
+
+  def split_metrics(params, key, dataset, split):
+    """Clustering accuracy of the split's labels (Hungarian matching), host floats."""
+    from genlatent.viz import latent as viz_latent  # pylint: disable=import-outside-toplevel
+    data = getattr(dataset, split)
+    clusters = viz_latent.encode_split(cluster_of, params, data.x, key)
+    return {f"clustering_{k}": v for k, v in
+            clustering_accuracy(data.labels, clusters, num_classes).items()}
+
+  def figures(params, key, workdir, dataset=None):
+    """Codes over the prior's density, and class × style grids (see `genlatent.viz.aae`)."""
+    from genlatent.viz import aae as viz_aae  # pylint: disable=import-outside-toplevel
+    return viz_aae.write_figures(parts, params, key, workdir, dataset)
+
+  estimators = (("parzen", "importance") if probabilistic and not clustering else ("parzen",))
+  model = Model(name="aae", init=init, update=update, init_state=init_state,
+                log_likelihood=log_likelihood, estimators=estimators, sample=sample,
+                encode=encode, decode=decode, reconstruct=reconstruct, diagnostics=diagnostics,
+                prepare_evaluation=prepare_evaluation, figures=figures,
+                split_metrics=split_metrics if clustering else None,
+                discrete=likelihood.discrete)
+  # `figures` reads `parts` when called, after this assignment.
+  parts = AAEParts(model, reconstruction_phase, discriminator_phase, generator_phase,
+                   encode_outputs, prior_params, variant, num_classes, latent_dim, prior)
+  return parts

@@ -1,0 +1,181 @@
+"""RBM: energies and conditionals against enumeration, Gibbs sampling against the exact
+distribution, the CD gradient against the exact one, PCD chains through checkpoints."""
+
+import itertools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import rbm as rbm_config
+from genlatent import train
+from genlatent.models import rbm
+from tests.train.helpers import assert_trees_close
+
+
+def _random_rbm(seed, num_visible, num_hidden, gaussian=False):
+  keys = jax.random.split(jax.random.PRNGKey(seed), 4)
+  params = rbm.init_params(keys[0], num_visible, num_hidden, init_scale=1.0,
+                           visible="gaussian" if gaussian else "bernoulli")
+  params["visible_bias"] = jax.random.normal(keys[1], (num_visible,))
+  params["hidden_bias"] = jax.random.normal(keys[2], (num_hidden,))
+  if gaussian:
+    params["log_sigma"] = 0.3 * jax.random.normal(keys[3], (num_visible,))
+  return params
+
+
+def _states(n):
+  return np.array(list(itertools.product([0.0, 1.0], repeat=n)), np.float32)
+
+
+def _exact_probs(params):
+  """[2^V] p(v) over every binary v (in `_states` order), float64."""
+  v = _states(params["weights"].shape[0])
+  log_p = -np.asarray(rbm.free_energy(params, v), np.float64)
+  return np.exp(log_p - np.logaddexp.reduce(log_p))
+
+
+def test_free_energy_and_conditionals_match_enumeration():
+  params = _random_rbm(0, 4, 3)
+  vs, hs = _states(4), _states(3)
+  # E[v, h] for every pair: [16, 8].
+  e = np.stack([np.asarray(rbm.energy(params, vs, np.tile(h, (16, 1)))) for h in hs], axis=1)
+  joint = np.exp(-e.astype(np.float64))
+  np.testing.assert_allclose(rbm.free_energy(params, vs), -np.log(joint.sum(1)), rtol=1e-5)
+  np.testing.assert_allclose(rbm.hidden_free_energy(params, hs), -np.log(joint.sum(0)),
+                             rtol=1e-5)
+  np.testing.assert_allclose(rbm.exact_log_partition(params), np.log(joint.sum()), rtol=1e-5)
+  p_h_given_v = joint / joint.sum(1, keepdims=True)
+  np.testing.assert_allclose(rbm.hidden_probs(params, vs), p_h_given_v @ hs, atol=1e-5)
+  p_v_given_h = joint / joint.sum(0, keepdims=True)
+  np.testing.assert_allclose(rbm.visible_mean(params, hs), p_v_given_h.T @ vs, atol=1e-5)
+
+
+def test_gaussian_rbm_against_numerical_integration():
+  params = _random_rbm(1, 2, 3, gaussian=True)
+  hs = _states(3)
+  grid = np.linspace(-12.0, 12.0, 801, dtype=np.float32)
+  step = float(grid[1] - grid[0])
+  v = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
+  e = np.stack([np.asarray(rbm.energy(params, v, np.tile(h, (len(v), 1)))) for h in hs], 1)
+  joint = np.exp(-e.astype(np.float64))  # [grid points, 8]
+  np.testing.assert_allclose(rbm.free_energy(params, v[::997]), -np.log(joint[::997].sum(1)),
+                             rtol=1e-4)
+  log_z = np.log(joint.sum() * step ** 2)
+  assert float(rbm.exact_log_partition(params)) == pytest.approx(log_z, abs=1e-3)
+  np.testing.assert_allclose(np.exp(-rbm.hidden_free_energy(params, hs)),
+                             joint.sum(0) * step ** 2, rtol=1e-3)
+  mean_v = (joint / joint.sum(0)).T @ v  # E[v | h] by quadrature, [8, 2]
+  np.testing.assert_allclose(rbm.visible_mean(params, hs), mean_v, atol=1e-3)
+  p_h = joint / joint.sum(1, keepdims=True)
+  np.testing.assert_allclose(rbm.hidden_probs(params, v[::997]), p_h[::997] @ hs, atol=1e-5)
+
+
+def test_gibbs_chains_reach_the_exact_distribution():
+  params = _random_rbm(2, 5, 4)
+  exact = _exact_probs(params)
+  start = jnp.zeros((20000, 5))
+  final, _ = jax.jit(rbm.gibbs_chain, static_argnums=3)(params, start, jax.random.PRNGKey(0), 50)
+  codes = np.asarray(final, np.int64) @ (2 ** np.arange(4, -1, -1))  # `_states` order
+  empirical = np.bincount(codes, minlength=32) / len(codes)
+  total_variation = 0.5 * np.abs(empirical - exact).sum()
+  assert total_variation < 0.02, total_variation
+  # From an all-zero start, one sweep is visibly not there yet.
+  one, _ = jax.jit(rbm.gibbs_chain, static_argnums=3)(params, start, jax.random.PRNGKey(0), 1)
+  codes = np.asarray(one, np.int64) @ (2 ** np.arange(4, -1, -1))
+  assert 0.5 * np.abs(np.bincount(codes, minlength=32) / len(codes) - exact).sum() > 0.05
+
+
+def test_pcd_gradient_at_equilibrium_is_the_exact_gradient():
+  params = _random_rbm(3, 5, 3)
+  vs = _states(5)
+  exact = _exact_probs(params)
+  data = jnp.asarray(vs[[1, 6, 7, 20, 31, 12]])
+  rows = np.random.default_rng(0).choice(32, size=50000, p=exact)
+  chains = jnp.asarray(vs[rows])  # exact model samples; a Gibbs sweep keeps them so
+
+  def nll(p):
+    log_z = rbm.exact_log_partition(p)
+    return jnp.mean(rbm.free_energy(p, data)) + log_z
+
+  grads, new_chains, sums = rbm.contrastive_divergence(
+      params, data, jax.random.PRNGKey(1), jnp.arange(6), chains=chains)
+  expected = jax.grad(nll)(params)
+  for name in ("weights", "visible_bias", "hidden_bias"):
+    np.testing.assert_allclose(grads[name], expected[name], atol=0.02)
+  assert new_chains.shape == chains.shape and float(sums["count"]) == 6.0
+
+
+def test_pseudo_likelihood_flips_one_unit():
+  params = _random_rbm(4, 30, 7)
+  v = (jax.random.uniform(jax.random.PRNGKey(1), (5, 30)) < 0.5).astype(jnp.float32)
+  key, index = jax.random.PRNGKey(2), jnp.arange(5)
+  got = rbm.pseudo_log_likelihood(params, v, key, index)
+  unit = np.floor(np.asarray(rbm.uniform_noise(key, index, (5, 1)))[:, 0] * 30).astype(int)
+  flipped = np.array(v)
+  flipped[np.arange(5), unit] = 1 - flipped[np.arange(5), unit]
+  expected = 30 * jax.nn.log_sigmoid(rbm.free_energy(params, flipped) - rbm.free_energy(params, v))
+  np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+
+def _smoke(workdir, variant="smoke,pcd", **overrides):
+  config = rbm_config.get_config(variant)
+  config.data.validation_size = 197  # 1240 train rows, divisible by 8 devices and 40
+  config.update(final_evaluation=False, eval_every=0)
+  for name, value in overrides.items():
+    config[name] = value
+  return train.train_and_evaluate(config, str(workdir))
+
+
+def test_pcd_chains_survive_checkpoint_and_resume(tmp_path):
+  straight = _smoke(tmp_path / "straight", num_steps=10, checkpoint_every=5, num_devices=1)
+  first = _smoke(tmp_path / "resumed", num_steps=5, checkpoint_every=5, num_devices=1)
+  _, _, _, backend, restored = train.restore_workdir(str(tmp_path / "resumed"))
+  restored = backend.host_state(restored)
+  np.testing.assert_array_equal(restored.extra["chains"], first.extra["chains"])
+  assert_trees_close(restored.opt_state, first.opt_state, atol=0)
+  resumed = _smoke(tmp_path / "resumed", num_steps=10, checkpoint_every=5, num_devices=1)
+  np.testing.assert_array_equal(resumed.extra["chains"], straight.extra["chains"])
+  assert_trees_close(resumed.params, straight.params, atol=1e-6)
+  # The chains moved: they are not the initial ones.
+  assert np.any(np.asarray(first.extra["chains"]) != np.asarray(resumed.extra["chains"]))
+
+
+def test_one_device_and_eight_under_pmap_train_the_same(tmp_path):
+  assert jax.local_device_count() == 8, "conftest forces 8 host devices"
+  one = _smoke(tmp_path / "one", num_steps=4, checkpoint_every=4, num_devices=1)
+  eight = _smoke(tmp_path / "eight", num_steps=4, checkpoint_every=4, parallelism="pmap")
+  assert_trees_close(one.params, eight.params, atol=1e-5)
+  np.testing.assert_array_equal(one.extra["chains"], eight.extra["chains"])
+
+
+def test_smoke_run_writes_an_ais_estimate_with_its_spread_and_figures(tmp_path):
+  _smoke(tmp_path, variant="smoke", final_evaluation=True, num_steps=10)
+  with open(tmp_path / "eval.json", encoding="utf-8") as f:
+    results = {r["estimator"]: r for r in json.load(f)["splits"]["test"]}
+  ais, exact = results["ais-16x300"], results["exact"]
+  assert ais["kind"] == "estimate" and exact["kind"] == "exact"
+  details = ais["details"]
+  assert details["log_z_low_3sigma"] <= details["log_z"] <= details["log_z_high_3sigma"]
+  # The shared log Z error is part of the reported stderr, added in quadrature.
+  assert ais["stderr_nats"] == pytest.approx(
+      np.hypot(details["stderr_across_examples"], details["log_z_stderr"]))
+  assert abs(details["log_z"] - exact["details"]["log_z"]) < 0.1
+  assert ais["mean_nats"] == pytest.approx(exact["mean_nats"], abs=0.1)
+  for name in ("samples.png", "reconstructions.png", "filters.png", "gibbs_chains.png"):
+    assert os.path.getsize(tmp_path / name) > 0
+
+
+def test_unknown_estimator_and_oversized_exact_are_clear_errors():
+  config = rbm_config.get_config("digits").model
+  model = rbm.build_rbm(config, (8, 8, 1))
+  assert model.estimators == ("ais",)  # 64 visible, 100 hidden: nothing to enumerate
+  params = model.init(jax.random.PRNGKey(0), None)
+  with pytest.raises(ValueError, match="Unknown estimator 'exact'.*Known: ais"):
+    model.log_likelihood(params, jnp.zeros((2, 8, 8, 1)), jax.random.PRNGKey(0),
+                         estimator="exact")
+  with pytest.raises(ValueError, match="cannot be enumerated"):
+    rbm.exact_log_partition(params)
