@@ -36,12 +36,13 @@ flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 
 
-def _samples(model, params, workdir: str, key, num: int):
-  """(title, [num, H, W, C] samples) of a workdir's model."""
+def _samples(model, params, dataset, workdir: str, key, num: int):
+  """(title, [num, H, W, C] sample images) of a workdir's model."""
   if model.sample is None:
     raise ValueError(f"The {model.name!r} model in {workdir} cannot sample.")
-  samples = jax.jit(model.sample, static_argnums=2)(params, key, num)
-  return f"{model.name} ({os.path.basename(os.path.normpath(workdir))})", np.asarray(samples)
+  samples = np.asarray(jax.jit(model.sample, static_argnums=2)(params, key, num))
+  return (f"{model.name} ({os.path.basename(os.path.normpath(workdir))})",
+          dataset.to_images(samples))
 
 
 def main(argv):
@@ -63,11 +64,12 @@ def main(argv):
     key = jax.random.PRNGKey(config.seed)
     comparison = None
     if "comparison" in figures and FLAGS.compare_workdir:
-      _, _, other, other_backend, other_state = train.restore_workdir(FLAGS.compare_workdir)
+      _, other_data, other, other_backend, other_state = train.restore_workdir(
+          FLAGS.compare_workdir)
       # One key for both, so two models with the same prior decode the same z.
       sample_key = jax.random.fold_in(key, 1)
-      comparison = (_samples(model, params, FLAGS.workdir, sample_key, FLAGS.num),
-                    _samples(other, other_backend.host_state(other_state).params,
+      comparison = (_samples(model, params, dataset, FLAGS.workdir, sample_key, FLAGS.num),
+                    _samples(other, other_backend.host_state(other_state).params, other_data,
                              FLAGS.compare_workdir, sample_key, FLAGS.num))
     paths += latent.write_latent_figures(
         model, params, dataset, FLAGS.workdir, jax.random.fold_in(key, 2),

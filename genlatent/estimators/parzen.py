@@ -203,9 +203,9 @@ def select_bandwidth(centres: np.ndarray, x_validation: np.ndarray,
     fine_scores = score(fine)
     searched += list(fine)
     searched_scores += list(fine_scores)
-  order = np.argsort(searched)
-  searched = np.asarray(searched)[order]
-  searched_scores = np.asarray(searched_scores)[order]
+  # Sorted, without the coarse values the fine grid repeats.
+  searched, first = np.unique(np.asarray(searched), return_index=True)
+  searched_scores = np.asarray(searched_scores)[first]
   i = int(np.nanargmax(searched_scores))
   sigma = float(searched[i])
   report = {"bandwidth": sigma, "validation_mean_nats": float(searched_scores[i]),

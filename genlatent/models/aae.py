@@ -42,12 +42,14 @@ Evaluation: `parzen` (a kernel density on decoded samples, bandwidth chosen on
 the validation split; a weak, biased estimate, kind `parzen estimate`, see
 `genlatent.estimators.parzen`) always; `importance` when the decoder is
 probabilistic (any likelihood but `squared_error`) and the variant is not
-clustering: log (1/k) Σ p(x|z) p(z) / r(z|x) with the encoder as proposal r
-(the Gaussian posterior itself; a Gaussian of width `proposal_scale` around f(x)
-for a deterministic encoder; for a universal one, the moments of
-`proposal_draws` encoder draws widened by `proposal_scale`). The encoder was
-not trained as a proposal, so the estimate can be loose; in expectation it is a
-lower bound (kind: estimate).
+clustering: log (1/k) Σ p(x|z) p(z) / r(z|x) with the encoder as proposal:
+r(z|x) = N(m(x), v(x) + s²) with m, v the posterior's mean and variance (v = 0
+for a deterministic encoder; the moments of `proposal_draws` draws for a
+universal one) and s a widening chosen on the validation split from
+`PROPOSAL_SCALES` (or fixed by `proposal_scale`). An AAE's encoder is not
+trained as a proposal (a Gaussian posterior's variance typically collapses), so
+without s the estimate would be uselessly loose. Any proposal gives a
+stochastic lower bound in expectation (kind: estimate), loose where r is poor.
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ POSTERIORS = ("deterministic", "gaussian", "universal")
 # The optimizer groups: which top-level params each phase updates.
 RECONSTRUCTION = ("encoder", "decoder")
 GENERATOR = ("encoder",)
+# Widenings s of the importance proposal tried on validation data, and the one
+# used when `log_likelihood` runs without `prepare_evaluation`.
+PROPOSAL_SCALES = (0.003, 0.01, 0.03, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.5)
+DEFAULT_PROPOSAL_SCALE = 0.1
 
 
 # ----------------------------------------------------------------------------- losses
@@ -237,7 +243,8 @@ def build_aae_parts(config, data_shape) -> AAEParts:
   (unsupervised | labels | clustering) with num_classes, label_fraction and
   label_seed (labels: which training rows keep their label, a pure function of
   the row index); optimizers.{reconstruction, discriminator, generator} (see
-  `make_optimizer`); proposal_scale, proposal_draws, chunk_size (importance);
+  `make_optimizer`); proposal_scale (0: chosen on validation), proposal_draws,
+  proposal_validation_examples, chunk_size (importance);
   parzen_sigma (a fixed bandwidth; 0 chooses it on validation),
   parzen_validation_examples (0 = all), parzen_batch_size.
   """
@@ -264,9 +271,11 @@ def build_aae_parts(config, data_shape) -> AAEParts:
   probabilistic = likelihood_name != "squared_error"
   out_shape = data_shape[:-1] + (data_shape[-1] * likelihood.params_per_channel,)
   clustering = variant == "clustering"
+  class_batch_mean = bool(config.get("class_batch_mean", True))
   code_dim = latent_dim + (num_classes if clustering else 0)
-  proposal_scale = float(config.get("proposal_scale", 0.1))
+  fixed_scale = float(config.get("proposal_scale", 0.0))
   proposal_draws = int(config.get("proposal_draws", 32))
+  proposal_validation_examples = int(config.get("proposal_validation_examples", 200))
   chunk_size = int(config.get("chunk_size", 100))
 
   encoder = CodeEncoder(posterior, latent_dim, config.get("encoder_type", "mlp"),
@@ -366,7 +375,14 @@ def build_aae_parts(config, data_shape) -> AAEParts:
     real = jax.nn.one_hot(jnp.where(known, components, unknown), num_classes + 1)
     return real, fake
 
-  def adversarial_logits(params, outputs, batch, key):
+  def batch_mean(y, axis_name):
+    """[B, K] the batch mean of y [B, K], over every device, broadcast to each row."""
+    m = jnp.mean(y, axis=0)
+    if axis_name is not None:
+      m = jax.lax.pmean(m, axis_name)
+    return jnp.broadcast_to(m, y.shape)
+
+  def adversarial_logits(params, outputs, batch, key, axis_name=None):
     """{name: (logits_real [B], logits_fake [B])} for each discriminator."""
     z_prior, components = per_example_prior(params, key, batch["index"])
     apply = lambda name, *args: discriminator.apply({"params": params[name]}, *args)
@@ -379,8 +395,14 @@ def build_aae_parts(config, data_shape) -> AAEParts:
       keys = rng.example_keys(jax.random.fold_in(key, 1), batch["index"])
       y_prior = jax.nn.one_hot(
           jax.vmap(lambda kk: jax.random.randint(kk, (), 0, num_classes))(keys), num_classes)
-      out["class_discriminator"] = (apply("class_discriminator", y_prior),
-                                    apply("class_discriminator", jax.nn.softmax(outputs["logits"])))
+      y = jax.nn.softmax(outputs["logits"])
+      if class_batch_mean:  # D(y, mean y) sees a collapse onto a few classes at once
+        out["class_discriminator"] = (
+            apply("class_discriminator", y_prior, batch_mean(y_prior, axis_name)),
+            apply("class_discriminator", y, batch_mean(y, axis_name)))
+      else:
+        out["class_discriminator"] = (apply("class_discriminator", y_prior),
+                                      apply("class_discriminator", y))
     return out
 
   def subset(params, names):
@@ -421,7 +443,7 @@ def build_aae_parts(config, data_shape) -> AAEParts:
 
     def loss(group):
       params = dict(state.params, **group)
-      logits = adversarial_logits(params, outputs, batch, key_prior)
+      logits = adversarial_logits(params, outputs, batch, key_prior, axis_name)
       losses = {n: discriminator_loss(*lf) for n, lf in logits.items()}
       return sum(losses.values()), (losses, logits)
 
@@ -441,7 +463,7 @@ def build_aae_parts(config, data_shape) -> AAEParts:
     def loss(group):
       params = dict(state.params, **group)
       outputs = encode_outputs(params, batch["x"], key_codes, batch["index"])
-      logits = adversarial_logits(params, outputs, batch, key_prior)
+      logits = adversarial_logits(params, outputs, batch, key_prior, axis_name)
       losses = {n: generator_loss(lf[1]) for n, lf in logits.items()}
       return sum(losses.values()), losses
 
@@ -477,7 +499,8 @@ def build_aae_parts(config, data_shape) -> AAEParts:
                                                  condition)["params"]
     if clustering:
       params["class_discriminator"] = discriminator.init(
-          keys[4], jnp.zeros((1, num_classes)))["params"]
+          keys[4], jnp.zeros((1, num_classes)),
+          jnp.zeros((1, num_classes)) if class_batch_mean else None)["params"]
     return params
 
   def init_state(key, params, x_train):
@@ -513,17 +536,23 @@ def build_aae_parts(config, data_shape) -> AAEParts:
     """[n, *data_shape]: the mean of p(x | z) for z ~ p(z) (mean images, as figures show)."""
     return decode(params, prior_codes(params, key, n))
 
-  def proposal(params, x, key):
-    """(mean, log_var) [B, d] of the Gaussian importance proposal r(z | x)."""
-    if posterior == "gaussian":
+  def proposal(params, x, key, scale):
+    """(mean, log_var) [B, d] of the Gaussian importance proposal r(z | x).
+
+    The encoder's own spread (σ(x)² of a Gaussian posterior, the variance of
+    `proposal_draws` draws of a universal one, 0 for a deterministic one) plus
+    scale²: an AAE's posterior is not trained to cover p(z|x) and is often far
+    narrower, which would make the estimate uselessly loose.
+    """
+    if posterior == "universal":
+      draws = jax.vmap(lambda k: encode_outputs(params, x, k)["z"])(
+          jax.random.split(key, proposal_draws))  # [M, B, d]
+      mean, var = draws.mean(0), draws.var(0)
+    else:
       out = encoder.apply({"params": params["encoder"]}, x)
-      return out["mean"], out["log_var"]
-    if posterior == "deterministic":
-      mean = encoder.apply({"params": params["encoder"]}, x)["mean"]
-      return mean, jnp.full_like(mean, 2.0 * jnp.log(proposal_scale))
-    draws = jax.vmap(lambda k: encode_outputs(params, x, k)["z"])(
-        jax.random.split(key, proposal_draws))  # [M, B, d]
-    return draws.mean(0), jnp.log(draws.var(0) + proposal_scale ** 2)
+      mean = out["mean"]
+      var = jnp.exp(out["log_var"]) if posterior == "gaussian" else jnp.zeros_like(mean)
+    return mean, jnp.log(var + jnp.square(scale))
 
   def log_weights(params, x, mean, log_var, key, n):
     """[n, B] log p(x|z) + log p(z) − log r(z|x) for z ~ r(z|x)."""
@@ -547,16 +576,49 @@ def build_aae_parts(config, data_shape) -> AAEParts:
       return LogLikelihood(parzen.parzen_log_likelihood(window, x),
                            parzen.parzen_label(window.centres.shape[0]), Kind.PARZEN)
     key_proposal, key_samples = jax.random.split(key)
-    mean, log_var = proposal(params, x, key_proposal)
+    scale = params.get("proposal", {}).get("scale", fixed_scale or DEFAULT_PROPOSAL_SCALE)
+    mean, log_var = proposal(params, x, key_proposal, scale)
     values = importance_sampled_log_likelihood(
         functools.partial(log_weights, params, x, mean, log_var), key_samples, num_samples,
         chunk_size)
     return LogLikelihood(values, f"importance-{num_samples}", Kind.ESTIMATE)
 
+  def select_proposal_scale(params, key, num_samples, x_val):
+    """The proposal widening s with the highest mean validation estimate.
+
+    Every s gives a valid estimate (a stochastic lower bound in expectation),
+    so picking s on validation data keeps the test estimate honest.
+    """
+    k = min(num_samples, 100)
+    x_val = jnp.asarray(x_val[:proposal_validation_examples])
+
+    @jax.jit
+    def mean_estimate(scale):
+      p = dict(params, proposal={"scale": scale})
+      return jnp.mean(log_likelihood(p, x_val, key, estimator="importance", num_samples=k).values)
+
+    grid = [float(s) for s in PROPOSAL_SCALES]
+    scores = [float(mean_estimate(jnp.float32(s))) for s in grid]
+    best = int(np.nanargmax(scores))
+    return grid[best], {"proposal_scale": grid[best], "proposal_scale_grid": grid,
+                        f"validation_mean_nats_importance_{k}": scores,
+                        "proposal_validation_examples": int(x_val.shape[0])}
+
   def prepare_evaluation(params, key, *, estimator: str, num_samples: int, dataset=None):
-    """For `parzen`: draws `num_samples` samples and picks the bandwidth on the
-    validation split, once per evaluation: (params with them, report)."""
-    params = {k: v for k, v in params.items() if k != "parzen"}
+    """Work shared by every batch of one evaluation: (params', report).
+
+    parzen: draws `num_samples` samples and picks the bandwidth on the validation
+      split. importance: picks the proposal widening s (`proposal_scale`, when
+      not fixed in the config) on the validation split.
+    """
+    params = {k: v for k, v in params.items() if k not in ("parzen", "proposal")}
+    if estimator == "importance":
+      if fixed_scale or dataset is None or dataset.validation.num_examples == 0:
+        scale = fixed_scale or DEFAULT_PROPOSAL_SCALE
+        report = {"proposal_scale": scale}
+      else:
+        scale, report = select_proposal_scale(params, key, num_samples, dataset.validation.x)
+      return dict(params, proposal={"scale": jnp.float32(scale)}), report
     if estimator != "parzen":
       return params, {}
     sigma = float(config.get("parzen_sigma", 0.0)) or None

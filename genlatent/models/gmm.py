@@ -86,29 +86,50 @@ def batch_statistics(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Ar
   """
   ct = mog.covariance_type
   x = x.astype(mog.means.dtype)
-  if ct in ("full", "tied"):
-    # The whitened residuals y = (x − μ_k) U_k serve both steps: |y|² for the
-    # E-step, Σ r y yᵀ = Uᵀ (scatter about μ_k) U for the M-step.
-    y = mixture.whitened_residuals(mog, x)  # [K, B, D]
-    log_joint = (mixture.component_log_normalizer(mog)[:, None]
-                 - 0.5 * jnp.sum(y * y, axis=-1))  # [K, B]
+  u = mog.precision_cholesky
+  if ct == "full":
+    # Whitened residuals y_kb = (x_b − μ_k) U_k serve both steps: |y|² for the
+    # E-step, Σ_b r y yᵀ = U_kᵀ (scatter about μ_k) U_k for the M-step. They
+    # are recomputed per component in the second loop rather than stored: a
+    # [B, D] × [D, D] product costs less than writing and re-reading K·B·D
+    # values, and memory stays O(B·D).
+    xc, offsets = mixture.whitened_frame(mog, x)
+    maha = jax.lax.map(lambda a: jnp.sum(jnp.square(xc @ a[0] - a[1]), axis=-1), (u, offsets))
+    log_joint = mixture.component_log_normalizer(mog)[:, None] - 0.5 * maha  # [K, B]
     log_px = jax.nn.logsumexp(log_joint, axis=0)
     r = jnp.exp(log_joint - log_px) * mask  # [K, B]
-    count = r.sum(axis=1)
-    ry = r[..., None] * y
-    t = ry.sum(axis=1)  # [K, D] Σ r y
-    u = mog.precision_cholesky
-    if ct == "full":
-      w = jnp.einsum("kbd,kbe->kde", ry, y)  # [K, D, D]
-      # (x − μ) = y U⁻¹ row-wise: first = t U⁻¹, second = U⁻ᵀ W U⁻¹.
-      first = jax.vmap(_solve_upper_t)(u, t)
-      half = jax.vmap(_solve_upper_t)(u, w)  # U⁻ᵀ W
-      second = jax.vmap(_solve_upper_t)(u, jnp.swapaxes(half, 1, 2))
-    else:
-      w = jnp.einsum("kbd,kbe->de", ry, y)
-      first = _solve_upper_t(u, t.T).T
-      second = _solve_upper_t(u, _solve_upper_t(u, w).T)
+
+    def moments(a):
+      r_k, u_k, offset_k = a
+      root = jnp.sqrt(r_k)
+      s = root[:, None] * (xc @ u_k - offset_k)  # √r y: W = sᵀs is symmetric by construction
+      return s.T @ s, root @ s
+
+    w, t = jax.lax.map(moments, (r, u, offsets))  # [K, D, D], [K, D]
+    # (x − μ) = y U⁻¹ row-wise: first = t U⁻¹, second = U⁻ᵀ W U⁻¹.
+    first = jax.vmap(_solve_upper_t)(u, t)
+    half = jax.vmap(_solve_upper_t)(u, w)  # U⁻ᵀ W
+    second = jax.vmap(_solve_upper_t)(u, jnp.swapaxes(half, 1, 2))
     second = 0.5 * (second + jnp.swapaxes(second, -1, -2))
+    return Statistics(r.sum(axis=1), first, second), log_px
+
+  if ct == "tied":
+    xc, offsets = mixture.whitened_frame(mog, x)
+    xu = xc @ u  # [B, D]: y_kb = xu_b − offset_k
+    maha = jnp.sum(jnp.square(xu[:, None, :] - offsets), axis=-1)  # [B, K], fused
+    log_joint = mixture.component_log_normalizer(mog) - 0.5 * maha
+    log_px = jax.nn.logsumexp(log_joint, axis=1)
+    r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]  # [B, K]
+    count = r.sum(axis=0)
+    t_xu = r.T @ xu  # [K, D] Σ_b r xu
+    t = t_xu - count[:, None] * offsets  # Σ_b r y
+    # Σ_k Σ_b r y yᵀ expanded about the common origin; the cancellation is a
+    # between- over within-component ratio, harmless to the M-step (see below).
+    w = ((xu * r.sum(axis=1)[:, None]).T @ xu - offsets.T @ t_xu - t_xu.T @ offsets
+         + (offsets * count[:, None]).T @ offsets)
+    first = _solve_upper_t(u, t.T).T
+    second = _solve_upper_t(u, _solve_upper_t(u, w).T)
+    second = 0.5 * (second + second.T)
     return Statistics(count, first, second), log_px
 
   log_joint = mixture.component_log_normalizer(mog) - 0.5 * mixture.mahalanobis(mog, x)
@@ -316,7 +337,8 @@ def build_gmm(config, data_shape) -> Model:
     stepwise_offset, stepwise_power: ρ_t = (t + offset)^(−power).
     reseed_min_count: a component with less than this many examples' worth of
       responsibility in a batch is re-seeded (EM only; 0 disables).
-    chunk_size: rows per E-step chunk (0: the whole batch at once).
+    chunk_size: rows per E-step chunk; 0 (default): automatic, chunks that keep
+      every [K, rows] temporary under 2^24 values.
   """
   data_shape = tuple(data_shape)
   d = int(np.prod(data_shape))
@@ -331,7 +353,8 @@ def build_gmm(config, data_shape) -> Model:
   offset = float(config.get("stepwise_offset", 2.0))
   power = float(config.get("stepwise_power", 0.7)) if training == "stepwise_em" else 0.0
   reseed_min_count = float(config.get("reseed_min_count", 1e-2))
-  chunk_size = int(config.get("chunk_size", 0))
+  # Auto: [K, chunk] temporaries of at most 2^24 values (64 MiB in float32).
+  chunk_size = int(config.get("chunk_size", 0)) or max(1024, 2 ** 24 // k)
   max_precision = 1.0 / math.sqrt(reg_covar)
   gradient = training == "gradient"
   precision_key = "unconstrained_precision_cholesky" if gradient else "precision_cholesky"

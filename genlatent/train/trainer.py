@@ -162,6 +162,29 @@ class _StopSignal:
       signal.signal(sig, handler)
 
 
+def _train_seconds(workdir: str, step: int) -> float:
+  """Training wall time recorded up to checkpoint `step` (0 for a fresh run)."""
+  path = os.path.join(workdir, "train_time.json")
+  if not step or not os.path.exists(path):
+    return 0.0
+  with open(path, encoding="utf-8") as f:
+    return float(json.load(f).get(str(step), 0.0))
+
+
+def _record_train_time(workdir: str, step: int, seconds: float) -> None:
+  """Cumulative training seconds at each saved step, so a resumed run keeps counting."""
+  if jax.process_index() != 0:
+    return
+  path = os.path.join(workdir, "train_time.json")
+  table = {}
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      table = json.load(f)
+  table[str(step)] = round(seconds, 3)
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(table, f)
+
+
 def _check_finite(pending: list, backend, last_good_step: int | None, checkpoint_dir: str):
   """Raises NonFiniteError naming the first step and metric that is NaN/Inf."""
   for step, metrics in pending:
@@ -213,6 +236,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   checkpoint_every = config.get("checkpoint_every", 1000)
   eval_every = config.get("eval_every", 0)
   last_good = checkpointer.latest_step()
+  previous_seconds = _train_seconds(workdir, start_step)
+  session_start = time.perf_counter()
   pending: list = []
   bar = tqdm.tqdm(total=num_steps, initial=start_step, desc=config.model.name,
                   disable=not config.get("progress_bar", True) or jax.process_index() != 0,
@@ -231,6 +256,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
           "learning rate or add gradient clipping, then rerun.")
     checkpointer.save(step, host)
     last_good = step
+    _record_train_time(workdir, step, previous_seconds + time.perf_counter() - session_start)
 
   try:
     with _StopSignal() as stop:
@@ -312,10 +338,13 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
                                   jax.random.fold_in(keys["eval"], 3_000_000), dataset, split)
     print(f"{split} metrics: " + ", ".join(f"{k}={v}" for k, v in metrics.items()), flush=True)
   step = int(backend.host_state(state).step)
+  params = backend.host_state(state).params
   evaluation.write_eval_json(
       workdir, {split: summaries}, step=step, num_dims=dataset.num_dims,
       discrete=model.discrete,
       extra={"model": config.model.name, "data": config.data.source,
+             "num_params": int(sum(np.size(a) for a in jax.tree.leaves(params))),
+             "train_seconds": _train_seconds(workdir, step),
              "binarization": config.data.binarization,
              "features": dataset.features.describe() if dataset.features is not None else None,
              "diagnostics": {split: diagnostics},

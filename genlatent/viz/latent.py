@@ -15,7 +15,6 @@ quantiles.
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Callable, Sequence
 
@@ -386,7 +385,8 @@ def write_latent_figures(model, params, dataset, workdir: str, key: jax.Array, *
   Args:
     model: a `genlatent.core.Model`.
     params: its params (host or replicated arrays).
-    dataset: a `genlatent.data.Dataset`.
+    dataset: a `genlatent.data.Dataset`; decoded codes and originals go through
+      its `to_images` (the identity unless the splits hold feature rows).
     workdir: the folder written into.
     key: PRNG key, handed to `encode` (posterior means ignore it).
     figures: which of `LATENT_FIGURES` to write.
@@ -406,8 +406,7 @@ def write_latent_figures(model, params, dataset, workdir: str, key: jax.Array, *
   if jax.process_index() != 0:
     return []
   paths = []
-  h = dataset.shape[0]
-  scale = max(1, 112 // h)  # as samples.png: ~112 px per image side
+  scale = max(1, 112 // dataset.image_shape[0])  # as samples.png: ~112 px per image side
   out = lambda name: os.path.join(workdir, name)
   if "comparison" in figures and comparison is not None:
     (title_a, samples_a), (title_b, samples_b) = comparison
@@ -417,7 +416,10 @@ def write_latent_figures(model, params, dataset, workdir: str, key: jax.Array, *
     return paths
 
   # params are an argument, not a closure, so XLA does not embed the weights as constants.
-  decode = functools.partial(jax.jit(model.decode), params)
+  decode_jit = jax.jit(model.decode)
+  # Feature data (e.g. PCA rows) are shown as images through the inverse transform.
+  decode = lambda z: dataset.to_images(decode_jit(params, z))
+  images = dataset.to_images
   test = dataset.test
   codes = encode_split(model.encode, params, test.x, key)
   if codes.ndim != 2:  # figures below assume one vector per image
@@ -440,8 +442,8 @@ def write_latent_figures(model, params, dataset, workdir: str, key: jax.Array, *
       start, end = rows[0::2][:len(rows) // 2], rows[1::2][:len(rows) // 2]
       name = "interpolation_spherical.png" if spherical else "interpolation.png"
       paths.append(save_interpolation(decode, codes[start], codes[end], out(name),
-                                      spherical=spherical, x_start=test.x[start],
-                                      x_end=test.x[end], scale=scale))
+                                      spherical=spherical, x_start=images(test.x[start]),
+                                      x_end=images(test.x[end]), scale=scale))
   known_labels = test.labels[test.labels >= 0]
   if "attribute" in figures and len(np.unique(known_labels)) >= 2:
     label = int(known_labels.min() if attribute_label is None else attribute_label)
@@ -456,7 +458,7 @@ def write_latent_figures(model, params, dataset, workdir: str, key: jax.Array, *
     rows = _label_rows(test.labels, 10, exclude=(-1, label))
     paths.append(save_attribute_arithmetic(decode, codes[rows], vector,
                                            out(f"attribute_label{label}.png"),
-                                           originals=test.x[rows], scale=scale))
+                                           originals=images(test.x[rows]), scale=scale))
   if "scatter" in figures:
     n = min(max_scatter_points, len(codes))
     name = "latent_scatter.png" if latent_dim <= 2 else "latent_scatter_pca.png"
