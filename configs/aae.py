@@ -11,12 +11,13 @@ estimate") and `importance:1000` (encoder as proposal, kind "estimate").
 Variants (the part after the colon; modifiers follow a comma, e.g. `mog,labels`):
   digits         scikit-learn's 8×8 digits, dynamically binarized, 8-D Gaussian codes (default)
   fashion_mnist  Fashion-MNIST (`apt-get install -y dataset-fashion-mnist`), statically
-                 binarized, 784-1000-1000-8 (~10 min on 2 cores)
+                 binarized, 784-1000-1000-8, 8 epochs (~10 min on 2 cores)
   mnist          MNIST through tfds (prepare it first: see README), as fashion_mnist
   mog            digits with 2-D codes and a prior of 10 Gaussians on a circle
   swiss_roll     digits with 2-D codes and a swiss-roll prior (10 segments)
   clustering     digits, unsupervised clustering: 10-way categorical code plus a 5-D
-                 style code; eval.json reports the clustering accuracy (Hungarian)
+                 style code; eval.json reports the clustering accuracy (Hungarian),
+                 about 0.70 on the test split
   smoke          digits, a few steps, small nets (tests and CI)
 Modifiers:
   labels         label-regularised (for mog and swiss_roll): class k is mapped onto
@@ -84,7 +85,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
     config.model.update(encoder_hidden=(1000, 1000), decoder_hidden=(1000, 1000),
                         discriminator_hidden=(1000, 1000), chunk_size=100)
     config.batch_size = 100
-    config.num_steps = 10000  # 20 epochs of 500 batches
+    config.num_steps = 4000  # 8 epochs of 500 batches (~8 min on 2 cores)
     config.eval_every = 0  # the final test evaluation is enough
     config.checkpoint_every = 2500
     config.log_every = 250
@@ -97,7 +98,14 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
         dict(num_components=10, radius=3.0, turns=2.0, noise=0.05)))
     config.eval.estimators = "parzen:10000,importance:500"
   elif variant == "clustering":
-    config.model.update(variant="clustering", latent_dim=5, posterior="deterministic")
+    # Measured: test clustering accuracy 0.70 (Hungarian), k-means on the same
+    # binarized pixels 0.71; 0.58–0.64 over seeds with 128-unit nets and 2000 steps.
+    config.model.update(variant="clustering", latent_dim=5, posterior="deterministic",
+                        class_batch_mean=True)
+    config.model.optimizers.discriminator.learning_rate = 1e-3
+    config.model.optimizers.generator.learning_rate = 1e-3
+    config.batch_size = 100
+    config.num_steps = 3000
     config.eval.estimators = "parzen:10000"
   elif variant == "smoke":
     config.model.update(latent_dim=2, encoder_hidden=(16,), decoder_hidden=(16,),

@@ -98,3 +98,9 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
     raise ValueError(f"Unknown variant {variant!r} of configs/vae.py. "
                      "Known: digits, digits_2d, fashion_mnist, mnist, smoke.")
   return config
+
+
+def get_sweep(arg: str = "digits"):
+  """Latent size and KL weight: `python -m experiments.sweep --config=configs/vae.py:digits ...`."""
+  del arg
+  return [{"model.latent_dim": d, "model.beta": b} for d in (2, 8, 16) for b in (0.5, 1.0)]

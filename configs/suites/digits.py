@@ -1,0 +1,39 @@
+"""Every family on scikit-learn's digits, same split, binarization and seed.
+
+  python -m experiments.compare --suite=configs/suites/digits.py --workdir=runs/compare_digits
+
+Variant `smoke` uses each member's smoke config (seconds per member; for tests).
+The GMM models the grey levels (binarization none): its density is on continuous
+pixels and its row says so; every other member sees the same static binarization.
+"""
+
+import ml_collections
+
+MEMBERS = [
+    # name, config reference, overrides beyond the shared data and seed
+    ("gmm", "configs/gmm.py:{v}", {"data.binarization": "none"}),
+    ("bernoulli_mixture", "configs/bernoulli_mixture.py:{v}", {}),
+    ("rbm_cd1", "configs/rbm.py:{v}", {}),
+    ("rbm_pcd", "configs/rbm.py:{v},pcd", {}),
+    ("dbn", "configs/dbn.py:{v}", {}),
+    ("dbm", "configs/dbm.py:{v}", {}),
+    ("vae", "configs/vae.py:{v}", {}),
+    ("iwae", "configs/iwae.py:{v}", {}),
+    ("vamp_vae", "configs/vampprior.py:{v}", {}),
+    ("ae_gmm", "configs/ae.py:{v}", {}),
+    ("aae", "configs/aae.py:{v}", {}),
+]
+
+
+def get_config(arg: str = "digits"):
+  variant = "smoke" if arg == "smoke" else "digits"
+  suite = ml_collections.ConfigDict()
+  suite.title = f"genlatent families on digits ({variant})"
+  suite.seed = 0
+  suite.data = ml_collections.ConfigDict(dict(
+      source="digits", validation_size=200, binarization="static", threshold=0.5, seed=0))
+  suite.parzen = ml_collections.ConfigDict(dict(num_samples=10_000 if variant == "digits" else 500))
+  suite.members = [ml_collections.ConfigDict(dict(name=name, config=ref.format(v=variant),
+                                                  overrides=overrides))
+                   for name, ref, overrides in MEMBERS]
+  return suite

@@ -1,0 +1,54 @@
+"""Runs a config module's sweep: one subfolder per point, then one table.
+
+A config module defines `get_sweep(arg)` (or `get_sweep()`) returning a list of
+override dicts, e.g. [{'model.latent_dim': 2}, {'model.latent_dim': 8}].
+
+  python -m experiments.sweep --config=configs/vae.py:digits --workdir=runs/sweep_vae [--processes=2]
+"""
+
+import os
+import subprocess
+import sys
+
+from absl import app, flags, logging
+
+from experiments import common
+from genlatent import compare, sweeps
+
+flags.DEFINE_string("config", None, "Config file[:variant] whose module defines get_sweep().")
+flags.DEFINE_string("workdir", None, "One subfolder per sweep point, plus results.{md,csv,json}.")
+flags.DEFINE_integer("processes", 1, "Sweep points run at once, each in its own process.")
+flags.DEFINE_integer("point", -1, "Internal: run only this point (used by --processes).")
+flags.mark_flags_as_required(["config", "workdir"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  with common.clear_errors():
+    points = sweeps.expand(FLAGS.config)
+    if FLAGS.point >= 0:
+      sweeps.run_point(FLAGS.config, points, FLAGS.point, FLAGS.workdir)
+      return
+    if FLAGS.processes <= 1:
+      for i in range(len(points)):
+        sweeps.run_point(FLAGS.config, points, i, FLAGS.workdir)
+    else:
+      pending = list(range(len(points)))
+      running = []
+      while pending or running:
+        while pending and len(running) < FLAGS.processes:
+          i = pending.pop(0)
+          cmd = [sys.executable, "-m", "experiments.sweep", f"--config={FLAGS.config}",
+                 f"--workdir={FLAGS.workdir}", f"--point={i}"]
+          running.append((i, subprocess.Popen(cmd, cwd=os.getcwd())))
+        i, proc = running.pop(0)
+        if proc.wait() != 0:
+          raise SystemExit(f"Sweep point {i} failed (exit {proc.returncode}).")
+    rows = sweeps.aggregate(FLAGS.config, points, FLAGS.workdir)
+    print(compare.markdown_table(compare.sort_rows(rows), f"Sweep of {FLAGS.config}"))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,177 @@
+"""One table of families on the same splits: every number with its estimator and kind.
+
+Rows are grouped by kind (exact, lower bound, estimate, Parzen estimate) and sorted by
+log-likelihood only within a kind: a bound below an estimate says nothing about which
+model is better, so the table never ranks across kinds.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+
+import jax
+import numpy as np
+
+from genlatent import runs
+from genlatent.core import Kind
+
+KIND_ORDER = [k.value for k in Kind]
+COLUMNS = ("member", "family", "config", "binarization", "num_params", "train_seconds",
+           "estimator", "kind", "mean_nats", "stderr_nats", "count", "bits_per_dim")
+
+
+@dataclasses.dataclass
+class Row:
+  member: str
+  family: str
+  config: str
+  binarization: str
+  num_params: int
+  train_seconds: float
+  estimator: str
+  kind: str
+  mean_nats: float
+  stderr_nats: float
+  count: int
+  bits_per_dim: float | None
+
+  def text(self) -> str:
+    return f"{self.mean_nats:.2f} ± {self.stderr_nats:.2f} nats ({self.estimator}, {self.kind})"
+
+
+def rows_from_eval(member: str, config_ref: str, workdir: str, split: str = "test") -> list[Row]:
+  """The rows of one run's eval.json (every estimator it reported)."""
+  with open(os.path.join(workdir, "eval.json"), encoding="utf-8") as f:
+    report = json.load(f)
+  return [Row(member, report.get("model", "?"), config_ref, report.get("binarization", "?"),
+              int(report.get("num_params", 0)), float(report.get("train_seconds", 0.0)),
+              r["estimator"], r["kind"], r["mean_nats"], r["stderr_nats"], r["count"],
+              r.get("bits_per_dim"))
+          for r in report["splits"][split]]
+
+
+def parzen_row(member: str, config_ref: str, workdir: str, num_samples: int, key,
+               base: Row | None) -> tuple[Row, np.ndarray]:
+  """Parzen log-likelihood of a trained run's samples (bandwidth on validation).
+
+  Returns the row and [16, H, W, C] samples for the panel figure.
+  """
+  from genlatent import train
+  from genlatent.estimators import parzen
+  config, dataset, model, backend, state = train.restore_workdir(workdir)
+  params = backend.host_state(state).params
+  sample = jax.jit(lambda k, n: model.sample(params, k, n), static_argnums=1)
+  summary = parzen.parzen_summary(sample, key, dataset.validation.x, dataset.test.x,
+                                  num_samples=num_samples)
+  images = dataset.to_images(np.asarray(sample(jax.random.fold_in(key, 1), 16)))
+  row = Row(member, config.model.name, config_ref, config.data.binarization,
+            base.num_params if base else 0, base.train_seconds if base else 0.0,
+            summary.estimator, summary.kind.value, summary.mean, summary.stderr, summary.count,
+            None)
+  return row, images
+
+
+def sort_rows(rows: list[Row]) -> list[Row]:
+  """Grouped by kind in a fixed order, best first within each kind."""
+  return sorted(rows, key=lambda r: (KIND_ORDER.index(r.kind) if r.kind in KIND_ORDER else 99,
+                                     -r.mean_nats))
+
+
+def markdown_table(rows: list[Row], title: str) -> str:
+  lines = [f"# {title}", "",
+           "Test-set log p(x) in nats per example, mean ± standard error over test examples.",
+           "Rows are ranked only within a kind; numbers of different kinds are not comparable.",
+           "Parzen estimates are weak and biased (see genlatent/estimators/parzen.py).", ""]
+  for kind in KIND_ORDER + sorted({r.kind for r in rows} - set(KIND_ORDER)):
+    group = [r for r in rows if r.kind == kind]
+    if not group:
+      continue
+    lines += [f"## {kind}", "",
+              "| member | family | estimator | log p(x) (nats) | bits/dim | params | train s | data |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in group:
+      bpd = f"{r.bits_per_dim:.4f}" if r.bits_per_dim is not None else "–"
+      lines.append(f"| {r.member} | {r.family} | {r.estimator} | "
+                   f"{r.mean_nats:.2f} ± {r.stderr_nats:.2f} ({r.kind}) | {bpd} | "
+                   f"{r.num_params:,} | {r.train_seconds:.0f} | {r.binarization} |")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def write_results(rows: list[Row], out_dir: str, title: str) -> list[str]:
+  """results.md, results.csv and results.json in `out_dir`."""
+  rows = sort_rows(rows)
+  paths = [os.path.join(out_dir, f"results.{ext}") for ext in ("md", "csv", "json")]
+  with open(paths[0], "w", encoding="utf-8") as f:
+    f.write(markdown_table(rows, title))
+  with open(paths[1], "w", encoding="utf-8", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=COLUMNS)
+    writer.writeheader()
+    for r in rows:
+      writer.writerow(dataclasses.asdict(r))
+  with open(paths[2], "w", encoding="utf-8") as f:
+    json.dump([dataclasses.asdict(r) for r in rows], f, indent=2)
+  return paths
+
+
+def sample_panel(samples: dict[str, np.ndarray], path: str) -> str:
+  """One PNG: a titled 4×4 grid of samples per model."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  from genlatent.viz import tile
+  names = list(samples)
+  columns = min(4, len(names))
+  rows = math.ceil(len(names) / columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.3 * rows), squeeze=False)
+  for ax in axes.ravel():
+    ax.axis("off")
+  for ax, name in zip(axes.ravel(), names):
+    grid = tile(samples[name], columns=4)
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+    ax.set_title(name, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+  return path
+
+
+def member_config(suite, member):
+  """A member's config: its own reference, the suite's shared data and seed, its overrides."""
+  config = runs.load_config_ref(member.config)
+  config.data.update(suite.data.to_dict())
+  config.seed = suite.seed
+  return runs.apply_overrides(config, dict(member.get("overrides", {})))
+
+
+def run_suite(suite, workdir: str, log=print) -> list[Row]:
+  """Trains (or reuses) every member in `<workdir>/<member>` and writes the results."""
+  os.makedirs(workdir, exist_ok=True)
+  start = time.perf_counter()
+  rows, panel = [], {}
+  key = jax.random.PRNGKey(suite.seed)
+  for i, member in enumerate(suite.members):
+    member_dir = os.path.join(workdir, member.name)
+    config = member_config(suite, member)
+    outcome = runs.run_or_reuse(config, member_dir)
+    log(f"[{member.name}] {'reused' if outcome['reused'] else 'trained'} in "
+        f"{outcome['seconds']:.0f}s")
+    member_rows = rows_from_eval(member.name, member.config, member_dir)
+    if suite.parzen.num_samples and member.get("parzen", True):
+      row, images = parzen_row(member.name, member.config, member_dir, suite.parzen.num_samples,
+                               jax.random.fold_in(key, i), member_rows[0] if member_rows else None)
+      member_rows.append(row)
+      panel[member.name] = images
+    for r in member_rows:
+      log(f"  {r.text()}")
+    rows += member_rows
+  paths = write_results(rows, workdir, suite.title)
+  if panel:
+    paths.append(sample_panel(panel, os.path.join(workdir, "samples_panel.png")))
+  log(f"Suite finished in {time.perf_counter() - start:.0f}s: " + ", ".join(paths))
+  return sort_rows(rows)
