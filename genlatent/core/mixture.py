@@ -135,11 +135,11 @@ def mahalanobis(mog: MixtureOfGaussians, x: jax.Array) -> jax.Array:
   ct = mog.covariance_type
   u = mog.precision_cholesky
   if ct == "full":
-    xc, offsets = whitened_frame(mog, x)
-    # One [B, D] × [D, D] product per component, in a loop: no [K, B, D]
-    # buffer, and each product stays in cache (faster on CPU than one batched
-    # product).
-    return jax.lax.map(lambda a: jnp.sum(jnp.square(xc @ a[0] - a[1]), axis=-1), (u, offsets)).T
+    # One (x − μ_k) U_k per component, in a loop: no [K, B, D] buffer, each
+    # product stays in cache (faster on CPU than one batched product), and the
+    # difference is taken before the product, so nothing cancels.
+    return jax.lax.map(lambda a: jnp.sum(jnp.square((x - a[1]) @ a[0]), axis=-1),
+                       (u, mog.means)).T
   if ct == "tied":
     xc, offsets = whitened_frame(mog, x)
     return jnp.sum(jnp.square((xc @ u)[:, None, :] - offsets), axis=-1)

@@ -8,6 +8,7 @@ from genlatent.models import rbm  # registers
 from genlatent.models import dbn  # registers
 from genlatent.models import dbm  # registers
 from genlatent.models import aae  # registers
+from genlatent.models import ae  # registers
 
 
 def build_model(config, data_shape) -> Model:

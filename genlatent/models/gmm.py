@@ -93,19 +93,18 @@ def batch_statistics(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Ar
     # are recomputed per component in the second loop rather than stored: a
     # [B, D] × [D, D] product costs less than writing and re-reading K·B·D
     # values, and memory stays O(B·D).
-    xc, offsets = mixture.whitened_frame(mog, x)
-    maha = jax.lax.map(lambda a: jnp.sum(jnp.square(xc @ a[0] - a[1]), axis=-1), (u, offsets))
+    maha = mixture.mahalanobis(mog, x).T  # [K, B]
     log_joint = mixture.component_log_normalizer(mog)[:, None] - 0.5 * maha  # [K, B]
     log_px = jax.nn.logsumexp(log_joint, axis=0)
     r = jnp.exp(log_joint - log_px) * mask  # [K, B]
 
     def moments(a):
-      r_k, u_k, offset_k = a
+      r_k, u_k, mean_k = a
       root = jnp.sqrt(r_k)
-      s = root[:, None] * (xc @ u_k - offset_k)  # √r y: W = sᵀs is symmetric by construction
+      s = root[:, None] * ((x - mean_k) @ u_k)  # √r y: W = sᵀs is symmetric by construction
       return s.T @ s, root @ s
 
-    w, t = jax.lax.map(moments, (r, u, offsets))  # [K, D, D], [K, D]
+    w, t = jax.lax.map(moments, (r, u, mog.means))  # [K, D, D], [K, D]
     # (x − μ) = y U⁻¹ row-wise: first = t U⁻¹, second = U⁻ᵀ W U⁻¹.
     first = jax.vmap(_solve_upper_t)(u, t)
     half = jax.vmap(_solve_upper_t)(u, w)  # U⁻ᵀ W
