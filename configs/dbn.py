@@ -78,9 +78,10 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
                      "Known: digits, fashion_mnist, mnist, smoke.")
 
   for modifier in modifiers:
-    if modifier == "pcd":
+    if modifier == "pcd":  # as configs/rbm.py's pcd: no momentum, decaying rate
       config.model.training = "pcd"
-      config.model.optimizer.decay_steps = max(config.model.layer_steps)
+      config.model.optimizer.update(learning_rate=0.03, momentum=0.0,
+                                    decay_steps=max(config.model.layer_steps))
     else:
       raise ValueError(f"Unknown modifier {modifier!r} of configs/dbn.py. Known: pcd.")
   return config

@@ -11,7 +11,7 @@ Variants (the part after the colon; modifiers follow a comma, e.g. `fashion_mnis
   mnist          MNIST through tfds (prepare it first: see README), as fashion_mnist
   smoke          digits, 16 hidden (so `exact` log Z is available), a few steps (tests, CI)
 Modifiers:
-  pcd            persistent CD with 100 chains and a learning rate decaying to 0
+  pcd            persistent CD with 100 chains, no momentum, learning rate 0.03 decaying to 0
   gaussian       Gaussian visible units with learned σ on grey levels (no binarization);
                  log p(x) is then a density, not comparable with the binary variants
 
@@ -80,8 +80,11 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
 
   for modifier in modifiers:
     if modifier == "pcd":
+      # Momentum makes the model move faster than persistent chains mix: on
+      # Fashion-MNIST (2000 updates) lr 0.03 without it beat lr 0.002-0.05 with 0.9.
       config.model.training = "pcd"
-      config.model.optimizer.decay_steps = config.num_steps
+      config.model.optimizer.update(learning_rate=0.03, momentum=0.0,
+                                    decay_steps=config.num_steps)
     elif modifier == "gaussian":
       config.data.binarization = "none"
       config.model.update(visible="gaussian", learn_sigma=True)

@@ -33,7 +33,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict(dict(
       name="vae", latent_dim=8, encoder_hidden=(256, 256), decoder_hidden=(256, 256),
-      activation="relu", prior="standard_normal", beta=1.0, chunk_size=250))
+      activation="relu", prior="standard_normal", beta=1.0, chunk_size=0))
 
   config.optimizer = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=1e-3, warmup_steps=0, grad_clip_norm=0.0))
@@ -61,7 +61,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
     config.data.validation_size = 10000
     config.data.binarization = "static"
     config.model.update(latent_dim=20, encoder_hidden=(500,), decoder_hidden=(500,),
-                        activation="tanh", chunk_size=100)
+                        activation="tanh")
     config.num_steps = 20000
     config.eval_every = 2000
     config.checkpoint_every = 5000
@@ -70,7 +70,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
     config.data.source = "tfds:mnist"
     config.data.validation_size = 10000
     config.model.update(latent_dim=20, encoder_hidden=(500,), decoder_hidden=(500,),
-                        activation="tanh", chunk_size=100)
+                        activation="tanh")
     config.num_steps = 20000
     config.eval_every = 2000
     config.checkpoint_every = 5000

@@ -27,15 +27,16 @@ Prints, from one run:
     (the ceiling for these shapes);
   - peak resident memory (ru_maxrss) of an evaluation at k = 500 and k = 5000, each
     in its own subprocess so that its peak is its own: the chunked estimator's
-    memory is that of one chunk, so the two agree and stay under 4 GiB for any k.
+    memory is that of one chunk, so the two agree and stay under 4 GiB for any k;
+    beside them k = 5000 with chunk_size = k, all samples at once, for contrast.
 
 Timings alternate the evaluation, the matmul chain and the peak probe in
 `--windows` windows and report medians [min–max] (shared 2-core VMs drift by ±30%).
 `--sweep=BxC,...` first times one window of each eval batch size B and chunk_size C
 at k = `--sweep_k`, to pick the defaults.
 
-Data: the Fashion-MNIST test images (source `fashion_mnist`, from
-`apt-get install -y dataset-fashion-mnist`) binarized at 0.5 as the `static`
+Data: the 10,000 Fashion-MNIST test images (the `fashion_mnist` source's test file,
+from `apt-get install -y dataset-fashion-mnist`) binarized at 0.5 as the `static`
 binarization does; random binary images of the same shape, with a note, where the
 data set is not installed.
 """
@@ -57,6 +58,7 @@ from absl import app, flags
 
 from experiments.benchmarks import common
 from genlatent import data as data_lib
+from genlatent.data import idx
 from genlatent.models import build_model
 from genlatent.train import evaluation, parallel
 
@@ -64,16 +66,19 @@ FLAGS = flags.FLAGS
 flags.DEFINE_integer("k", 5000, "Importance samples per example.")
 flags.DEFINE_integer("num_examples", 64, "Test images timed per window (at most 10,000).")
 flags.DEFINE_integer("batch_size", 16, "Evaluation batch size (examples per compiled call).")
-flags.DEFINE_integer("chunk_size", 100, "Importance samples per chunk (the model's chunk_size).")
+flags.DEFINE_integer("chunk_size", 128, "Importance samples per chunk (the model's chunk_size); "
+                     "batch_size × chunk_size ≈ 2048 decoder rows per chunk was fastest.")
 flags.DEFINE_integer("windows", 3, "Timing windows; each runs every contender once.")
 flags.DEFINE_list("sweep", [], "BxC pairs (eval batch size x chunk_size) to time first, "
                   "one window each at k=--sweep_k, e.g. 16x100,32x50,256x100.")
 flags.DEFINE_integer("sweep_k", 1000, "Importance samples per example in the sweep.")
-flags.DEFINE_bool("memory", True, "Measure peak RSS of a k=500 and a k=5000 evaluation.")
+flags.DEFINE_bool("memory", True, "Measure peak RSS of the --memory_runs evaluations.")
 flags.DEFINE_integer("memory_examples", 128,
                      "Test images each memory subprocess evaluates (0: all 10,000). Every "
                      "batch has the same shapes, so the peak is reached in the first.")
-flags.DEFINE_list("memory_ks", ["500", "5000"], "k of each memory subprocess.")
+flags.DEFINE_list("memory_runs", ["500", "5000", "5000:5000"],
+                  "One memory subprocess each: k, or k:chunk_size to override --chunk_size "
+                  "(k:k draws all k samples at once, what chunking avoids).")
 flags.DEFINE_bool("memory_child", False, "Internal: run one memory measurement, print JSON.")
 
 DATA_SHAPE = (28, 28, 1)
@@ -93,19 +98,21 @@ def vae_config(chunk_size: int) -> ml_collections.ConfigDict:
 def test_images() -> tuple[np.ndarray, str]:
   """[10000, 28, 28, 1] float32 in {0, 1}, and where they came from.
 
-  Fashion-MNIST's test split through the `fashion_mnist` source, a pixel 1 where
-  its grey level / 255 > 0.5 (`load_dataset`'s static binarization); else
-  Bernoulli(0.5) noise of the same shape.
+  The test images of the `fashion_mnist` source, read alone (the train split would
+  add its own memory to every RSS below), a pixel 1 where its grey level / 255 >
+  0.5, as `load_dataset`'s static binarization; else Bernoulli(0.5) noise of the
+  same shape.
   """
-  try:
-    raw = data_lib.load_source("fashion_mnist")
-  except data_lib.DataSourceNotFoundError as e:
-    rs = np.random.RandomState(0)
-    x = (rs.rand(10000, *DATA_SHAPE) < 0.5).astype(np.float32)
-    return x, f"random binary data (Fashion-MNIST not found: {str(e).split('.')[0]})"
-  x = raw["test"][0]
-  return (x.astype(np.float32) / 255.0 > 0.5).astype(np.float32), \
-      "Fashion-MNIST test images, statically binarized"
+  for name in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"):
+    path = os.path.join(idx.FASHION_MNIST_DIR, name)
+    if os.path.exists(path):
+      x = idx.read_idx_file(path)[..., None]
+      return ((x.astype(np.float32) / 255.0 > 0.5).astype(np.float32),
+              f"Fashion-MNIST test images ({path}), statically binarized")
+  rs = np.random.RandomState(0)
+  x = (rs.rand(10000, *DATA_SHAPE) < 0.5).astype(np.float32)
+  return x, (f"random binary data: Fashion-MNIST not found in {idx.FASHION_MNIST_DIR} "
+             "(apt-get install -y dataset-fashion-mnist)")
 
 
 def hand_count(batch_size: int, k: int) -> dict[str, float]:
@@ -228,16 +235,17 @@ def memory_child() -> None:
   start = time.perf_counter()
   values = ev.run(n)
   seconds = time.perf_counter() - start
-  print(json.dumps({"k": FLAGS.k, "examples": n, "source": source,
+  print(json.dumps({"k": FLAGS.k, "chunk_size": FLAGS.chunk_size, "examples": n,
+                    "source": source,
                     "rss_before_mib": before, "peak_rss_mib": common.peak_rss_mib(),
                     "seconds": seconds, "mean_nats": float(np.mean(values)),
                     "finite": bool(np.isfinite(values).all())}), flush=True)
 
 
-def measure_memory(k: int) -> dict:
-  """Runs `memory_child` at k in a fresh interpreter; its JSON line as a dict."""
+def measure_memory(k: int, chunk_size: int) -> dict:
+  """Runs `memory_child` at (k, chunk_size) in a fresh interpreter; its JSON line as a dict."""
   cmd = [sys.executable, "-m", "experiments.benchmarks.iwae_eval", "--memory_child",
-         f"--k={k}", f"--batch_size={FLAGS.batch_size}", f"--chunk_size={FLAGS.chunk_size}",
+         f"--k={k}", f"--batch_size={FLAGS.batch_size}", f"--chunk_size={chunk_size}",
          f"--memory_examples={FLAGS.memory_examples}"]
   repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, check=False)
@@ -328,18 +336,25 @@ def main(argv):
       ("decoder matmuls alone ÷ peak", common.spread(percent(chain_fraction), "{:.0f}%")),
   ]
   if FLAGS.memory:
-    results = {}
-    for mk in (int(v) for v in FLAGS.memory_ks):
-      results[mk] = measure_memory(mk)
-      r = results[mk]
-      print(f"memory k={mk}: {json.dumps(r)}", flush=True)
-    worst = max(r["peak_rss_mib"] for r in results.values())
-    examples = next(iter(results.values()))["examples"]
-    rows.append((f"peak RSS, {examples} of 10,000 test images loaded",
-                 " | ".join(f"k={mk}: {r['peak_rss_mib']:.0f} MiB (before eval "
-                            f"{r['rss_before_mib']:.0f})" for mk, r in results.items())))
-    ok = worst < MEMORY_LIMIT_GIB * 1024
-    rows.append((f"peak RSS < {MEMORY_LIMIT_GIB:.0f} GiB", "yes" if ok else f"NO ({worst:.0f} MiB)"))
+    results = []
+    for run in FLAGS.memory_runs:
+      mk, _, mc = run.partition(":")
+      results.append(measure_memory(int(mk), int(mc) if mc else c))
+      print(f"memory: {json.dumps(results[-1])}", flush=True)
+    describe = lambda r: (f"k={r['k']} " + ("unchunked" if r["chunk_size"] >= r["k"]
+                                            else f"chunk {r['chunk_size']}"))
+    rows.append((f"peak RSS, {results[0]['examples']} of 10,000 test images",
+                 " | ".join(f"{describe(r)}: {r['peak_rss_mib']:.0f} MiB" for r in results)))
+    rows.append(("  of which before the evaluation (data, model)",
+                 " | ".join(f"{r['rss_before_mib']:.0f} MiB" for r in results)))
+    # The arrays chunking shrinks: [samples · B, 784] float32, e.g. the decoder's logits.
+    array_mib = lambda r: min(r["chunk_size"], r["k"]) * b * 784 * 4 / 2**20
+    rows.append(("one [samples per chunk · B, 784] f32 array",
+                 " | ".join(f"{describe(r)}: {array_mib(r):.0f} MiB" for r in results)))
+    chunked = [r["peak_rss_mib"] for r in results if r["chunk_size"] < r["k"]] or [0.0]
+    ok = max(chunked) < MEMORY_LIMIT_GIB * 1024
+    rows.append((f"chunked peak RSS < {MEMORY_LIMIT_GIB:.0f} GiB",
+                 "yes" if ok else f"NO ({max(chunked):.0f} MiB)"))
   print(common.table(rows, "Importance-sampled evaluation, VAE 784-500-20 — "
                            "median [min–max] over windows"), flush=True)
   if FLAGS.memory and not ok:

@@ -161,6 +161,10 @@ def load_dataset(config: Any) -> Dataset:
   if binarization not in BINARIZATIONS:
     raise ValueError(f"Unknown binarization {binarization!r}; choose one of "
                      f"{', '.join(BINARIZATIONS)}.")
+  pca_components = int(_get(config, "pca_components", 0) or 0)
+  if pca_components and binarization == "dynamic":
+    raise ValueError("pca_components needs fixed training images; use binarization "
+                     "'none' or 'static', not 'dynamic'.")
 
   raw = load_source(source)
   full_train = _to_split(raw["train"], f"{source} train")
@@ -183,11 +187,7 @@ def load_dataset(config: Any) -> Dataset:
     val_key, test_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1))
     sample = lambda k, s: Split(host_random.bernoulli(k, s.x).astype(np.float32), s.labels)
     validation, test = sample(val_key, validation), sample(test_key, test)
-  pca_components = int(_get(config, "pca_components", 0) or 0)
   if pca_components:
-    if binarization == "dynamic":
-      raise ValueError("pca_components needs fixed training images; use binarization "
-                       "'none' or 'static', not 'dynamic'.")
     pca = features_lib.fit_pca(train.x, pca_components, bool(_get(config, "pca_whiten", False)))
     project = lambda s: Split(pca.transform(s.x), s.labels)
     train, validation, test = project(train), project(validation), project(test)

@@ -9,11 +9,14 @@ import jax
 import jax.numpy as jnp
 
 
+AUTO_ROWS_PER_CHUNK = 2048
+
+
 def importance_sampled_log_likelihood(
     log_weights_fn: Callable[[jax.Array, int], jax.Array],
     key: jax.Array,
     num_samples: int,
-    chunk_size: int = 100,
+    chunk_size: int = 0,
 ) -> jax.Array:
   """log (1/k) Σ_i w_i with w_i = p(x, z_i) / q(z_i | x), z_i ~ q(z | x).
 
@@ -25,13 +28,19 @@ def importance_sampled_log_likelihood(
     log_weights_fn: (key, n) -> [n, B] log importance weights, nats.
     key: PRNG key; chunk c draws from `fold_in(key, c)`.
     num_samples: k ≥ 1.
-    chunk_size: samples per chunk; k need not be a multiple of it.
+    chunk_size: samples per chunk (k need not be a multiple of it); 0 picks
+      about 2048 / B, so one chunk is ~2048 decoder rows.
   Returns:
     [B] estimates of log p(x), nats. In expectation a lower bound (the IWAE bound)
     that tightens to log p(x) as k grows.
   """
   if num_samples < 1:
     raise ValueError(f"num_samples must be ≥ 1, got {num_samples}.")
+  batch = jax.eval_shape(lambda k: log_weights_fn(k, 1), key).shape[1]
+  if not chunk_size:
+    # Auto: about 2048 decoder rows (samples × examples) per chunk, the size that
+    # keeps the decoder's matmuls efficient on CPU without growing memory with k.
+    chunk_size = max(1, AUTO_ROWS_PER_CHUNK // batch)
   chunk = min(chunk_size, num_samples)
   num_chunks = math.ceil(num_samples / chunk)
 
@@ -46,7 +55,6 @@ def importance_sampled_log_likelihood(
                    + jnp.exp(log_w - new_max).sum(axis=0))
     return (new_max, running_sum), None
 
-  batch = jax.eval_shape(lambda k: log_weights_fn(k, chunk), key).shape[1]
   init = (jnp.full((batch,), -jnp.inf), jnp.zeros((batch,)))
   (final_max, final_sum), _ = jax.lax.scan(body, init, jnp.arange(num_chunks))
   return final_max + jnp.log(final_sum) - math.log(num_samples)

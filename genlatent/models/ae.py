@@ -56,7 +56,7 @@ def build_ae(config, data_shape) -> Model:
       covariance_type=density_config.covariance_type, reg_covar=density_config.reg_covar,
       training="em")), (latent_dim,))
   proposal_log_var = 2.0 * jnp.log(config.get("proposal_scale", 0.1))
-  chunk_size = config.get("chunk_size", 100)
+  chunk_size = config.get("chunk_size", 0)  # 0: ~2048 decoder rows per chunk
 
   def init(key, x_example):
     k_enc, k_dec, k_gmm = jax.random.split(key, 3)

@@ -5,7 +5,7 @@ log-likelihood in nats per image, on the same scale as the VAE's and RBM's
 estimates for the same binarized test set. Images x are [B, *data_shape] in
 {0, 1}, flattened to [B, D]. Everything is in log space with logits l_kd:
 
-  log p(x | k) = Σ_d x_d l_kd − softplus(l_kd)      (one [B, D] × [D, K] product)
+  log p(x | k) = Σ_d x_d log σ(l_kd) + (1 − x_d) log σ(−l_kd)   (one matrix product)
   log p(x)     = logsumexp_k (log π_k + log p(x | k)).
 
 Trained by EM (`training='em'`, full batch) or stepwise EM (`'stepwise_em'`,
@@ -20,6 +20,8 @@ component costs a finite number of nats instead of −∞.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -45,10 +47,15 @@ class Statistics:
 
 
 def log_joint(params, x: jax.Array) -> jax.Array:
-  """[B, K] log π_k + log p(x | k), nats, for x [B, D] in {0, 1} (or [0, 1])."""
+  """[B, K] log π_k + log p(x | k), nats, for x [B, D] in {0, 1} (or [0, 1]).
+
+  log p(x | k) = x · log μ_k + (1 − x) · log(1 − μ_k), with log μ = log σ(l) and
+  log(1 − μ) = log σ(−l): every term is ≤ 0, so nothing cancels (the shorter
+  x · l − Σ softplus(l) subtracts two large sums). One [B, 2D] × [2D, K] product.
+  """
   logits = params["pixel_logits"]
-  return (jax.nn.log_softmax(params["logits"]) + x @ logits.T
-          - jnp.sum(jax.nn.softplus(logits), axis=1))
+  table = jnp.concatenate([jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)], axis=1)
+  return jnp.concatenate([x, 1.0 - x], axis=1) @ table.T + jax.nn.log_softmax(params["logits"])
 
 
 def log_prob(params, x: jax.Array) -> jax.Array:
@@ -67,6 +74,15 @@ def m_step(stats: Statistics, pseudo_count) -> dict:
   pixel_logits = jnp.log(ones + pseudo_count) - jnp.log(count[:, None] - ones + pseudo_count)
   tiny = 10 * jnp.finfo(count.dtype).eps
   return {"logits": jnp.log((count + tiny) / jnp.sum(count + tiny)), "pixel_logits": pixel_logits}
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def hard_m_step(x: jax.Array, labels: jax.Array, k: int, pseudo_count: float):
+  """Params one M-step makes of a hard assignment [N] of x [N, D], and the per-example statistics."""
+  onehot = jax.nn.one_hot(labels, k, dtype=x.dtype)
+  n = x.shape[0]
+  stats = Statistics(onehot.sum(axis=0) / n, onehot.T @ x / n)
+  return m_step(stats, pseudo_count / n), stats
 
 
 @MODELS.register("bernoulli_mixture")
@@ -107,13 +123,6 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
     del x_example
     return {"logits": jnp.zeros((k,)), "pixel_logits": 0.1 * jax.random.normal(key, (k, d))}
 
-  @jax.jit
-  def hard_m_step(x, labels):
-    onehot = jax.nn.one_hot(labels, k, dtype=x.dtype)
-    n = x.shape[0]
-    stats = Statistics(onehot.sum(axis=0) / n, onehot.T @ x / n)
-    return m_step(stats, alpha / n), stats
-
   def init_state(key, params, x_train) -> TrainState:
     """k-means (or random) hard assignment of the training set, then one M-step.
 
@@ -123,7 +132,7 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
     del params
     x = jnp.asarray(np.asarray(x_train, np.float32).reshape(len(x_train), d))
     labels = em.initial_labels(key, x, k, init_method, kmeans_iterations)
-    params, stats = hard_m_step(x, labels)
+    params, stats = hard_m_step(x, labels, k, alpha)
     # α per training example: the same smoothing whatever the batch size.
     per_example = jnp.asarray(alpha / x.shape[0], jnp.float32)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=(),

@@ -10,6 +10,7 @@ Data parallelism: an `update` sees either the global batch as one sharded array
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -142,11 +143,14 @@ def initial_labels(key: jax.Array, x, k: int, method: str = "kmeans",
   x = jnp.asarray(np.asarray(x, np.float32).reshape(len(x), -1))
   if k > x.shape[0]:
     raise ValueError(f"Cannot start {k} components from {x.shape[0]} examples.")
+  return _initial_labels(key, x, k, method, kmeans_iterations if method == "kmeans" else 0)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _initial_labels(key, x, k: int, method: str, iterations: int):
+  # One compiled function per (shape, k, method, iterations), shared by every model.
   if method == "kmeans":
-    rows = jax.jit(kmeans_plus_plus, static_argnums=(2,))(key, x, k)
-    iterations = kmeans_iterations
+    rows = kmeans_plus_plus(key, x, k)
   else:
     rows = jax.random.choice(key, x.shape[0], (k,), replace=False)
-    iterations = 0
-  _, labels = jax.jit(lloyd, static_argnums=(2,))(x, x[rows], iterations)
-  return labels
+  return lloyd(x, x[rows], iterations)[1]

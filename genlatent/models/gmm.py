@@ -31,6 +31,7 @@ worst-explained example of the batch, with the pooled covariance.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -258,6 +259,34 @@ def reseed(mog: mixture.MixtureOfGaussians, stats: Statistics, covariances: jax.
   return new, Statistics(new_count, stats.first, second)
 
 
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def hard_m_step(x: jax.Array, labels: jax.Array, k: int, covariance_type: str, reg_covar: float):
+  """The mixture one M-step makes of a hard assignment, and its per-example statistics.
+
+  Args:
+    x: [N, D]; labels: [N] ints in [0, k).
+  """
+  d = x.shape[1]
+  onehot = jax.nn.one_hot(labels, k, dtype=x.dtype)  # [N, K]
+  n = x.shape[0]
+  counts = onehot.sum(axis=0)
+  means = (onehot.T @ x) / jnp.maximum(counts, 1.0)[:, None]
+  # Exact two-pass scatter: residuals about each example's own center.
+  resid = x - means[labels]
+  if covariance_type in ("full", "tied"):
+    second = jnp.einsum("nk,nd,ne->kde", onehot, resid, resid)
+    if covariance_type == "tied":
+      second = second.sum(axis=0)
+  else:
+    second = onehot.T @ (resid * resid)
+  stats = Statistics(counts / n, jnp.zeros((k, d), x.dtype), second / n)
+  # The frame's factor is only the fallback for a covariance that cannot be factorised.
+  frame = mixture.MixtureOfGaussians(jnp.zeros((k,)), means, unit_precision(covariance_type, k, d),
+                                     covariance_type)
+  mog, stats, _ = m_step(frame, stats, reg_covar)
+  return mog, stats
+
+
 # ----------------------------------------------------------------------------- parameters
 
 
@@ -271,8 +300,10 @@ def _unconstrain_diagonal(u, max_precision):
   return jnp.log(u) - jnp.log1p(-u)
 
 
-def _precision_shape(covariance_type: str, k: int, d: int) -> tuple[int, ...]:
-  return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
+def unit_precision(covariance_type: str, k: int, d: int) -> jax.Array:
+  """U of unit covariances, shaped for `covariance_type`."""
+  return {"full": lambda: jnp.broadcast_to(jnp.eye(d), (k, d, d)), "tied": lambda: jnp.eye(d),
+          "diag": lambda: jnp.ones((k, d)), "spherical": lambda: jnp.ones((k,))}[covariance_type]()
 
 
 def constrain(raw: jax.Array, covariance_type: str, max_precision: float) -> jax.Array:
@@ -375,36 +406,12 @@ def build_gmm(config, data_shape) -> Model:
     x = jnp.asarray(x)
     return x.reshape((x.shape[0], d)).astype(jnp.promote_types(x.dtype, jnp.float32))
 
-  def unit_precision():
-    return {"full": jnp.broadcast_to(jnp.eye(d), (k, d, d)), "tied": jnp.eye(d),
-            "diag": jnp.ones((k, d)), "spherical": jnp.ones((k,))}[ct]
-
   def init(key, x_example):
     """Data-free params of the right shapes: N(0, I) means, unit covariances."""
     del x_example
     mog = mixture.MixtureOfGaussians(jnp.zeros((k,)), jax.random.normal(key, (k, d)),
-                                     unit_precision(), ct)
+                                     unit_precision(ct, k, d), ct)
     return from_mixture(mog)
-
-  @jax.jit
-  def hard_m_step(x, labels):
-    """The mixture one M-step makes of a hard assignment, and its statistics."""
-    onehot = jax.nn.one_hot(labels, k, dtype=x.dtype)  # [N, K]
-    n = x.shape[0]
-    counts = onehot.sum(axis=0)
-    means = (onehot.T @ x) / jnp.maximum(counts, 1.0)[:, None]
-    # Exact two-pass scatter: residuals about each example's own center.
-    resid = x - means[labels]
-    if ct in ("full", "tied"):
-      second = jnp.einsum("nk,nd,ne->kde", onehot, resid, resid)
-      if ct == "tied":
-        second = second.sum(axis=0)
-    else:
-      second = onehot.T @ (resid * resid)
-    stats = Statistics(counts / n, jnp.zeros((k, d), x.dtype), second / n)
-    frame = mixture.MixtureOfGaussians(jnp.zeros((k,)), means, unit_precision(), ct)
-    mog, stats, _ = m_step(frame, stats, reg_covar)
-    return mog, stats
 
   def init_state(key, params, x_train) -> TrainState:
     """k-means (or random) start from the whole training set [N, *data_shape].
@@ -414,7 +421,7 @@ def build_gmm(config, data_shape) -> Model:
     del params
     x = jnp.asarray(np.asarray(x_train, np.float32).reshape(len(x_train), d))
     labels = em.initial_labels(key, x, k, init_method, kmeans_iterations)
-    mog, stats = hard_m_step(x, labels)
+    mog, stats = hard_m_step(x, labels, k, ct, reg_covar)
     extra = {} if gradient else {"statistics": stats}
     return TrainState(step=jnp.zeros((), jnp.int32), params=from_mixture(mog), opt_state=(),
                       extra=extra)

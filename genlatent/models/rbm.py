@@ -29,6 +29,7 @@ registered as 'rbm' is `build_rbm`.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from typing import Callable, Optional
 
@@ -309,10 +310,9 @@ def contrastive_divergence(params, v0: jax.Array, key: jax.Array, index: jax.Arr
   grads = jax.grad(surrogate)(params)
   sums = {"count": count, "reconstruction_error": jnp.sum(reconstruction),
           "free_energy": jnp.sum(free_energy(model, v0))}
-  if axis_name is not None:
+  if axis_name is not None:  # `count` is already global
     grads = jax.lax.psum(grads, axis_name)
-    sums = dict(sums, **jax.lax.psum({k: v for k, v in sums.items() if k != "count"},
-                                     axis_name))
+    sums = {k: v if k == "count" else jax.lax.psum(v, axis_name) for k, v in sums.items()}
   return grads, (v_model if chains is not None else None), sums
 
 
@@ -535,13 +535,31 @@ def without_log_partition(params: dict) -> dict:
 
 
 def ais_report(label: str, result: ais_lib.AISResult) -> dict:
-  """Host floats for eval.json; `shared_stderr` is log Ẑ's, common to every example."""
-  return {"log_partition_estimator": label,
-          "log_z": float(result.log_z), "log_z_stderr": float(result.stderr),
-          "log_z_low_3sigma": float(result.log_z_low),
-          "log_z_high_3sigma": float(result.log_z_high),
-          "ais_effective_sample_size": float(result.effective_sample_size),
-          "shared_stderr": float(result.stderr)}
+  """Host floats for eval.json; `shared_stderr` is log Ẑ's, common to every example.
+
+  When one or a few chains carry all the weight (effective sample size under a
+  tenth of the chains, or a −∞ lower bracket), the delta-method stderr is itself
+  unreliable and log Ẑ is most likely too low (the log-likelihood too high): the
+  report then says so (`ais_reliable`, `ais_warning`) and the warning is logged.
+  """
+  num_chains = int(result.log_weights.shape[0])
+  ess = float(result.effective_sample_size)
+  low = float(result.log_z_low)
+  reliable = ess >= 0.1 * num_chains and math.isfinite(low)
+  report = {"log_partition_estimator": label,
+            "log_z": float(result.log_z), "log_z_stderr": float(result.stderr),
+            # JSON has no −∞: a bracket reaching Ẑ = 0 is written as null.
+            "log_z_low_3sigma": low if math.isfinite(low) else None,
+            "log_z_high_3sigma": float(result.log_z_high),
+            "ais_effective_sample_size": ess, "ais_reliable": reliable,
+            "shared_stderr": float(result.stderr)}
+  if not reliable:
+    report["ais_warning"] = (
+        f"AIS effective sample size {ess:.1f} of {num_chains} chains: log Z is probably "
+        "underestimated, so log p(x) is probably too high, by more than its stderr says. "
+        "Use more intermediate distributions (model.ais_schedule) or chains.")
+    logging.warning("%s: %s", label, report["ais_warning"])
+  return report
 
 
 def exact_report(log_z) -> dict:
@@ -563,6 +581,11 @@ def build_rbm(config, data_shape) -> Model:
     num_hidden: H.
     visible: 'bernoulli' (binary data) | 'gaussian' (real-valued data).
     learn_sigma: Gaussian only; learn log σ per unit (else σ = 1).
+    min_sigma: Gaussian with learn_sigma: floor on σ (standardised units), since a
+      unit the data never move (an image border) would drive σ, and log p, to ∞;
+      σ is also kept ≤ 1, the data's own (standardised) spread.
+    sigma_gradient_scale: the log σ gradient's weight (with sgd, its relative
+      learning rate; learned variances need a much smaller one, Hinton 2010).
     training: 'cd' | 'pcd';  gibbs_steps: k;  num_chains: PCD chains M.
     init_scale: std of the initial weights.
     optimizer: see `make_optimizer` (sgd with momentum, or adam; weight decay).
@@ -570,12 +593,21 @@ def build_rbm(config, data_shape) -> Model:
     sample_steps: Gibbs sweeps behind `sample`.
   Estimators: 'ais' (num_samples = AIS chains) and, when one side has ≤ 20
   units, 'exact'.
+
+  Gaussian units model standardised data v = (x − mean) / scale (per unit, from
+  the training set, scale ≥ 0.05): CD gradients scale with 1/σ², so raw grey
+  levels with near-constant pixels make training blow up. log p(x) then includes
+  the Jacobian, −Σ log scale, so it is a density of x itself (not comparable to
+  the probabilities of binary data: the model is marked `discrete=False`).
   """
   data_shape = tuple(data_shape)
   num_visible = int(np.prod(data_shape))
   num_hidden = int(config.num_hidden)
   visible = config.get("visible", "bernoulli")
-  learn_sigma = bool(config.get("learn_sigma", False)) and visible == "gaussian"
+  gaussian = visible == "gaussian"
+  learn_sigma = bool(config.get("learn_sigma", False)) and gaussian
+  min_log_sigma = math.log(config.get("min_sigma", 0.1))
+  sigma_gradient_scale = float(config.get("sigma_gradient_scale", 0.01))
   training = config.get("training", "cd")
   if training not in TRAINING:
     raise ValueError(f"Unknown RBM training {training!r}. Known: {', '.join(TRAINING)}.")
@@ -595,16 +627,31 @@ def build_rbm(config, data_shape) -> Model:
     params = init_params(key, num_visible, num_hidden, visible=visible,
                          init_scale=config.get("init_scale", 0.01))
     params["base_visible_bias"] = jnp.zeros((num_visible,), jnp.float32)
+    if gaussian:
+      params["data_mean"] = jnp.zeros((num_visible,), jnp.float32)
+      params["data_scale"] = jnp.ones((num_visible,), jnp.float32)
     return params
+
+  def to_visible(params, x):
+    """[B, V] the visible units for data x [B, ...] (standardised for Gaussian units)."""
+    v = _flatten(x)
+    return (v - params["data_mean"]) / params["data_scale"] if gaussian else v
+
+  def to_data(params, v):
+    """[B, *data_shape] data-space values of visible values v [B, V]."""
+    if gaussian:
+      v = v * params["data_scale"] + params["data_mean"]
+    return v.reshape((v.shape[0],) + data_shape)
 
   def init_state(key, params, x_train):
     """Base rates (and σ) from the training data; PCD chains at random training rows."""
     x = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
     params = dict(params)
-    if visible == "gaussian":
-      base = x.mean(axis=0)
-      if learn_sigma:
-        params["log_sigma"] = jnp.asarray(np.log(np.clip(x.std(axis=0), 0.05, 1.0)), jnp.float32)
+    if gaussian:
+      mean, scale = x.mean(axis=0), np.maximum(x.std(axis=0), 0.05)
+      params["data_mean"], params["data_scale"] = jnp.asarray(mean), jnp.asarray(scale)
+      x = (x - mean) / scale
+      base = np.zeros_like(mean)
     else:
       base = base_rate_logits(x)
     params["base_visible_bias"] = jnp.asarray(base, jnp.float32)
@@ -612,7 +659,7 @@ def build_rbm(config, data_shape) -> Model:
       params["visible_bias"] = jnp.asarray(base, jnp.float32)
     extra = {}
     if training == "pcd":
-      extra["chains"] = initial_chains(key, x, num_chains, binary=visible == "bernoulli")
+      extra["chains"] = initial_chains(key, x, num_chains, binary=not gaussian)
     opt_state = tx.init({k: params[k] for k in trainable})
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
                       extra=extra)
@@ -622,16 +669,20 @@ def build_rbm(config, data_shape) -> Model:
     reconstruction_error (Σ_i (v_i − E[v_i|h])²), free_energy (data), and for
     Bernoulli units pseudo_log_likelihood; loss is the reconstruction error."""
     params = state.params
-    v0 = _flatten(batch["x"])
+    v0 = to_visible(params, batch["x"])
     key_cd, key_pl = jax.random.split(key)
     frozen = {k: v for k, v in params.items() if k not in trainable}
     grads, chains, sums = contrastive_divergence(
         {k: params[k] for k in trainable}, v0, key_cd, batch["index"], num_gibbs=num_gibbs,
         chains=state.extra.get("chains"), view=lambda p: dict(frozen, **p),
         axis_name=axis_name)
+    if learn_sigma:
+      grads = dict(grads, log_sigma=sigma_gradient_scale * grads["log_sigma"])
     new_params, opt_state = apply_gradients(tx, params, grads, state.opt_state)
+    if learn_sigma:
+      new_params["log_sigma"] = jnp.clip(new_params["log_sigma"], min_log_sigma, 0.0)
     count = sums.pop("count")
-    if visible == "bernoulli":
+    if not gaussian:
       pl = jnp.sum(pseudo_log_likelihood(params, v0, key_pl, batch["index"]))
       sums["pseudo_log_likelihood"] = pl if axis_name is None else jax.lax.psum(pl, axis_name)
     metrics = {k: v / count for k, v in sums.items()}
@@ -664,7 +715,9 @@ def build_rbm(config, data_shape) -> Model:
       raise ValueError(f"Unknown estimator {estimator!r} for this RBM. Known: "
                        f"{', '.join(estimators)}.")
     log_z, label = log_partition(params, key, estimator, num_samples)
-    values = -free_energy(params, _flatten(x)) - log_z
+    values = -free_energy(params, to_visible(params, x)) - log_z
+    if gaussian:  # the density of x = mean + scale·v
+      values = values - jnp.sum(jnp.log(params["data_scale"]))
     return LogLikelihood(values, label, Kind.EXACT if estimator == "exact" else Kind.ESTIMATE)
 
   def prepare_evaluation(params, key, *, estimator: str, num_samples: int):
@@ -688,16 +741,16 @@ def build_rbm(config, data_shape) -> Model:
     key_init, key_chain = jax.random.split(key)
     v = base_samples(params, params["base_visible_bias"], key_init, n)
     _, mean = gibbs_chain(params, v, key_chain, sample_steps)
-    return mean.reshape((n,) + data_shape)
+    return to_data(params, mean)
 
   def encode(params, x, key=None):
     """[B, H] p(h = 1 | x)."""
     del key
-    return hidden_probs(params, _flatten(x))
+    return hidden_probs(params, to_visible(params, x))
 
   def decode(params, h):
     """[B, *data_shape] E[v | h]."""
-    return visible_mean(params, h).reshape((h.shape[0],) + data_shape)
+    return to_data(params, visible_mean(params, h))
 
   def reconstruct(params, x, key=None):
     return decode(params, encode(params, x, key))
@@ -709,10 +762,12 @@ def build_rbm(config, data_shape) -> Model:
     v = base_samples(params, params["base_visible_bias"], key_init, 10)
     steps = viz_rbm.CHAIN_STEPS
     snapshots = jax.jit(gibbs_snapshots, static_argnums=3)(params, v, key_chain, steps)
-    return viz_rbm.write_figures(workdir, np.asarray(params["weights"]), np.asarray(snapshots),
+    images = jax.vmap(lambda m: to_data(params, m))(snapshots)
+    return viz_rbm.write_figures(workdir, np.asarray(params["weights"]), np.asarray(images),
                                  data_shape, steps)
 
   return Model(name="rbm", init=init, update=update, init_state=init_state,
                log_likelihood=log_likelihood, estimators=estimators, sample=sample,
                encode=encode, decode=decode, reconstruct=reconstruct,
-               prepare_evaluation=prepare_evaluation, figures=figures)
+               prepare_evaluation=prepare_evaluation, figures=figures,
+               discrete=not gaussian)

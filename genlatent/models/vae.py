@@ -63,7 +63,7 @@ def build_vae(config, data_shape) -> Model:
   if objective == "iwae" and (beta != 1.0 or warmup):
     raise ValueError("The IWAE objective has no KL weight: leave beta=1 and kl_warmup_steps=0.")
   num_train_samples = config.get("num_train_samples", 1)
-  chunk_size = config.get("chunk_size", 100)
+  chunk_size = config.get("chunk_size", 0)  # 0: ~2048 decoder rows per chunk
   layers = config.get("stochastic_layers", 1)
   if layers not in (1, 2):
     raise ValueError(f"stochastic_layers must be 1 or 2, got {layers}.")
@@ -162,11 +162,24 @@ def build_vae(config, data_shape) -> Model:
     return -jnp.mean(recon - weight * kl), metrics
 
   def elbo(params, x, key, num_samples: int = 1):
-    """[B] nats: the ELBO averaged over `num_samples` posterior samples per example."""
-    log_px_z, log_pz, log_q, kl = terms(params, x, noise(key, (num_samples, x.shape[0])))
-    if kl is not None:
-      return log_px_z.mean(0) - kl
-    return (log_px_z + log_pz - log_q).mean(0)
+    """[B] nats: the ELBO averaged over `num_samples` posterior samples per example.
+
+    Samples are drawn in chunks (as in importance sampling), so memory does not
+    grow with `num_samples`.
+    """
+    batch = x.shape[0]
+    chunk = min(num_samples, chunk_size or max(1, 2048 // batch))
+    num_chunks = -(-num_samples // chunk)
+
+    def body(total, c):
+      log_px_z, log_pz, log_q, kl = terms(params, x, noise(jax.random.fold_in(key, c),
+                                                           (chunk, batch)))
+      per_sample = log_px_z - kl if kl is not None else log_px_z + log_pz - log_q
+      valid = (c * chunk + jnp.arange(chunk)) < num_samples
+      return total + jnp.sum(jnp.where(valid[:, None], per_sample, 0.0), axis=0), None
+
+    total, _ = jax.lax.scan(body, jnp.zeros((batch,)), jnp.arange(num_chunks))
+    return total / num_samples
 
   def log_weights(params, x, key, n):
     """[n, B] log p(x, z) − log q(z|x) for z ~ q(z|x)."""
@@ -196,7 +209,8 @@ def build_vae(config, data_shape) -> Model:
     return likelihood.mean(decoder_out(params, z))
 
   def encode(params, x, key=None):
-    """[B, latent_dim] posterior means of the top layer."""
+    """[B, latent_dim] deterministic codes: the posterior mean E_q[z|x]; with two
+    layers, the mean of q(z2 | E_q[z1|x]) (a summary, not E_q[z2|x])."""
     del key
     mean, _ = encode_gaussian(params["encoder"], x)
     if layers == 2:
@@ -208,6 +222,9 @@ def build_vae(config, data_shape) -> Model:
     return decode(params, prior.sample(prior_params(params), key, n))
 
   def reconstruct(params, x, key=None):
+    """[B, *data_shape] the mean of p(x|z) at the posterior mean of the bottom layer
+    (z for one layer, z1 for two; so with two layers not decode(encode(x)))."""
+    del key
     mean, _ = encode_gaussian(params["encoder"], x)
     return likelihood.mean(decoder_out(params, mean))
 

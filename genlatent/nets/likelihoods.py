@@ -48,8 +48,9 @@ def gaussian(event_ndim: int, scale: float | None) -> Likelihood:
       log_var = jnp.clip(log_var, -10.0, 10.0)  # keeps σ in [7e-3, 150]
     else:
       mean, log_var = out, jnp.full_like(out, 2.0 * math.log(scale))
-    return maths.sum_event(
-        -0.5 * (maths.LOG_2PI + log_var + (x - mean) ** 2 * jnp.exp(-log_var)), event_ndim)
+    x, mean, log_var = (maths.flatten_event(a, event_ndim) for a in (x, mean, log_var))
+    return jnp.sum(-0.5 * (maths.LOG_2PI + log_var + (x - mean) ** 2 * jnp.exp(-log_var)),
+                   axis=-1)
 
   mean_fn = (lambda out: _split(out, 2)[0]) if scale is None else (lambda out: out)
   return Likelihood("gaussian", 2 if scale is None else 1, log_prob, mean_fn, discrete=False)
@@ -64,7 +65,8 @@ def discretized_logistic(event_ndim: int, num_bins: int) -> Likelihood:
   half = 0.5 / (num_bins - 1)
 
   def log_prob(x, out):
-    mean, log_scale = _split(out, 2)
+    mean, log_scale = (maths.flatten_event(a, event_ndim) for a in _split(out, 2))
+    x = maths.flatten_event(x, event_ndim)
     inv_s = jnp.exp(-jnp.clip(log_scale, -7.0, 5.0))
     upper = (x + half - mean) * inv_s
     lower = (x - half - mean) * inv_s
@@ -81,7 +83,7 @@ def discretized_logistic(event_ndim: int, num_bins: int) -> Likelihood:
     at_low = x < half
     at_high = x > 1.0 - half
     ll = jnp.where(at_low, log_cdf_upper, jnp.where(at_high, log_sf_lower, log_mid))
-    return maths.sum_event(ll, event_ndim)
+    return jnp.sum(ll, axis=-1)
 
   return Likelihood("discretized_logistic", 2, log_prob,
                     lambda out: jnp.clip(_split(out, 2)[0], 0.0, 1.0), discrete=True)

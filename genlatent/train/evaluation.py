@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import math
@@ -49,9 +50,7 @@ def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, esti
     params, report = prepare_params(model, backend, params, prepare_key, estimator=estimator,
                                     num_samples=num_samples, dataset=dataset)
 
-  def per_example(p, x, k):
-    return model.log_likelihood(p, x, k, estimator=estimator, num_samples=num_samples).values
-
+  per_example = _per_example_log_likelihood(model, estimator, num_samples)
   label = jax.eval_shape(
       lambda p, x, k: model.log_likelihood(p, x, k, estimator=estimator, num_samples=num_samples),
       params if backend.name == "mesh" else jax.tree.map(lambda a: a[0], params),
@@ -68,6 +67,17 @@ def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, esti
       details=dict(report, stderr_across_examples=summary.stderr))
 
 
+@functools.lru_cache(maxsize=64)
+def _per_example_log_likelihood(model: Model, estimator: str, num_samples: int):
+  """One function object per (model, estimator, k), so jit reuses its compilation
+  across calls (periodic validation would otherwise recompile every time)."""
+
+  def per_example(p, x, k):
+    return model.log_likelihood(p, x, k, estimator=estimator, num_samples=num_samples).values
+
+  return per_example
+
+
 def prepare_params(model: Model, backend, params, key: jax.Array, *, estimator: str,
                    num_samples: int, dataset: data_lib.Dataset | None = None):
   """(params', report) from the family's `prepare_evaluation`, run once on one device.
@@ -76,7 +86,8 @@ def prepare_params(model: Model, backend, params, key: jax.Array, *, estimator: 
   replicated on every device, and go back replicated as the backend wants them.
   """
   if backend.name == "mesh":  # replicated: this process's copy is the whole array
-    host = jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), params)
+    host = jax.tree.map(lambda a: np.asarray(
+        a.addressable_data(0) if isinstance(a, jax.Array) else a), params)
   else:
     host = jax.tree.map(lambda a: np.asarray(a[0]), params)
   wants_data = "dataset" in inspect.signature(model.prepare_evaluation).parameters

@@ -9,8 +9,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from configs import gmm as gmm_config
 from genlatent import data, train
@@ -60,11 +62,19 @@ def full_batch(x):
   return {"x": np.asarray(x, np.float32), "mask": np.ones((len(x),), np.float32)}
 
 
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+  """scikit-learn's tiny BLAS calls here run ~30× cheaper without thread spin-up."""
+  with threadpool_limits(1):
+    yield
+
+
 @pytest.fixture(scope="module")
 def fitted():
   """scikit-learn fits of every covariance type on the blobs."""
   x = blobs()
-  return x, {ct: GaussianMixture(3, covariance_type=ct, random_state=0).fit(x) for ct in TYPES}
+  with threadpool_limits(1):
+    return x, {ct: GaussianMixture(3, covariance_type=ct, random_state=0).fit(x) for ct in TYPES}
 
 
 @pytest.mark.parametrize("covariance_type", TYPES)
@@ -107,6 +117,11 @@ def test_elbo_with_exact_posterior_equals_log_likelihood(fitted):
   assert np.all(np.asarray(model.elbo(params, xs, responsibilities=q)) <= np.asarray(ll) + 1e-5)
 
 
+def mean_log_likelihood(model, params, x) -> float:
+  return float(jax.jit(lambda p, x: model.log_likelihood(p, x).values.mean())(
+      params, jnp.asarray(x, jnp.float32)))
+
+
 def run_em(model, state, x, steps):
   update = jax.jit(model.update)
   batch = full_batch(x)
@@ -117,32 +132,32 @@ def run_em(model, state, x, steps):
   return state, history
 
 
-def em_against_sklearn(x, covariance_type, k, steps, reg_covar=1e-6):
+def em_against_sklearn(x, covariance_type, k, steps, reg_covar=1e-6, init="kmeans"):
   """(ours, scikit-learn's) final average log-likelihood from the same start, and our history."""
   model = build_model(model_config(num_components=k, covariance_type=covariance_type,
-                                   reg_covar=reg_covar), x.shape[1:])
+                                   reg_covar=reg_covar, init=init), x.shape[1:])
   state = model.init_state(jax.random.PRNGKey(1), None, x.astype(np.float32))
   reference = sklearn_from(state.params, covariance_type, max_iter=steps, reg_covar=reg_covar)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 never converges
     reference.fit(x)
   state, history = run_em(model, state, x.astype(np.float32), steps)
-  ours = float(model.log_likelihood(state.params, jnp.asarray(x, jnp.float32)).values.mean())
+  ours = mean_log_likelihood(model, state.params, x)
   return ours, reference.score(x), history
 
 
 @pytest.mark.parametrize("covariance_type", TYPES)
 def test_em_reaches_sklearn_on_synthetic_data_and_is_monotone(covariance_type):
   x = blobs()
-  ours, theirs, history = em_against_sklearn(x, covariance_type, 3, 40)
+  # A random start (Forgy) leaves EM real work to do.
+  ours, theirs, history = em_against_sklearn(x, covariance_type, 3, 40, init="random")
   assert abs(ours - theirs) <= 1e-3 * abs(theirs)
   # Full-batch EM never lowers the log-likelihood (up to float32 rounding).
   assert np.all(np.diff(history) >= -1e-5 * np.abs(history[1:]))
   assert history[-1] > history[0]
 
 
-@pytest.mark.parametrize("covariance_type", ["full", "diag"])
-def test_em_reaches_sklearn_on_digits_pca(covariance_type):
+def test_em_reaches_sklearn_on_digits_pca(covariance_type="full"):
   config = ml_collections.ConfigDict(dict(source="digits", validation_size=197,
                                           binarization="none", pca_components=10))
   x = data.load_dataset(config).train.x.astype(np.float64)
@@ -199,7 +214,7 @@ def test_empty_component_is_reseeded_and_nothing_is_nan(covariance_type):
   assert all(np.all(np.isfinite(v)) for v in jax.tree.leaves(state.params))
   # It now sits on a data point, the worst explained one.
   assert np.min(np.abs(x - np.asarray(state.params["means"][0])).sum(1)) < 1e-4
-  state, history = run_em(model, state, x, 20)
+  state, history = run_em(model, state, x, 10)
   assert np.all(np.isfinite(history))
   assert float(jnp.exp(state.params["logits"]).min()) > 1e-3  # it found work
 
@@ -223,27 +238,28 @@ def test_stepwise_em_approaches_full_batch_em():
   x = blobs(n=1200).astype(np.float32)
   full = build_model(model_config(), (4,))
   state = full.init_state(jax.random.PRNGKey(1), None, x)
+  start = state
   state, _ = run_em(full, state, x, 30)
-  target = float(full.log_likelihood(state.params, x).values.mean())
+  target = mean_log_likelihood(full, state.params, x)
   stepwise = build_model(model_config(training="stepwise_em"), (4,))
-  state = stepwise.init_state(jax.random.PRNGKey(1), None, x)
+  state = start  # the same start: init_state does not depend on the training mode
   update = jax.jit(stepwise.update)
   for i in range(60):
     rows = np.arange(i * 100, (i + 1) * 100) % len(x)
     state, metrics = update(state, full_batch(x[rows]), None)
   assert float(metrics["step_size"]) < 0.1
-  ours = float(stepwise.log_likelihood(state.params, x).values.mean())
+  ours = mean_log_likelihood(stepwise, state.params, x)
   assert abs(ours - target) < 0.01 * abs(target)
 
 
-def test_gradient_training_raises_the_likelihood():
+def test_gradient_training_reaches_the_em_optimum():
   x = blobs(n=400).astype(np.float32)
-  config = gmm_config.get_config("smoke")
+  em_model = build_model(model_config(init="random", reg_covar=1e-3), (4,))
+  state, history = run_em(em_model, em_model.init_state(jax.random.PRNGKey(0), None, x), x, 60)
   model = build_model(model_config(training="gradient", init="random", reg_covar=1e-3), (4,))
   params = model.init_state(jax.random.PRNGKey(0), None, x).params
   assert "unconstrained_precision_cholesky" in params
-  import optax  # pylint: disable=import-outside-toplevel
-  tx = optax.adam(config.optimizer.learning_rate)
+  tx = optax.adam(5e-2)
   opt = tx.init(params)
 
   @jax.jit
@@ -252,15 +268,15 @@ def test_gradient_training_raises_the_likelihood():
     updates, opt = tx.update(grads, opt)
     return optax.apply_updates(params, updates), opt, loss
 
-  losses = []
   for _ in range(200):
     params, opt, loss = step(params, opt)
-    losses.append(float(loss))
-  assert np.all(np.isfinite(losses)) and losses[-1] < losses[0] - 0.5
+  assert np.isfinite(float(loss))
+  assert -float(loss) == pytest.approx(history[-1], rel=1e-3)
   # The constrained factor round-trips.
-  u = gmm.constrain(params["unconstrained_precision_cholesky"], "full", 1 / np.sqrt(1e-3))
-  np.testing.assert_allclose(gmm.constrain(gmm.unconstrain(u, "full", 1 / np.sqrt(1e-3)), "full",
-                                           1 / np.sqrt(1e-3)), u, rtol=1e-4, atol=1e-5)
+  ceiling = 1 / np.sqrt(1e-3)
+  u = gmm.constrain(params["unconstrained_precision_cholesky"], "full", ceiling)
+  np.testing.assert_allclose(gmm.constrain(gmm.unconstrain(u, "full", ceiling), "full", ceiling),
+                             u, rtol=1e-4, atol=1e-5)
 
 
 def smoke_config(**overrides):
@@ -277,30 +293,27 @@ def smoke_config(**overrides):
   return config
 
 
-@pytest.mark.parametrize("backend", ["mesh", "pmap"])
-def test_eight_devices_give_the_same_em_result_as_one(tmp_path, backend):
+def test_eight_devices_give_the_same_em_result_as_one_and_the_cli_run_is_complete(tmp_path):
   assert jax.local_device_count() == 8, "conftest forces 8 host devices"
   finals = {}
-  for devices in (1, 8):
+  for backend, devices in (("mesh", 1), ("mesh", 8), ("pmap", 8)):
+    # The 8-device mesh run goes through to evaluation and figures, as the CLI does.
     config = smoke_config(parallelism=backend, num_devices=devices, num_steps=4,
-                          checkpoint_every=4)
-    finals[devices] = train.train_and_evaluate(config, str(tmp_path / f"{backend}{devices}"))
-  assert int(finals[8].step) == 4
-  assert_trees_close(finals[1].params, finals[8].params, atol=2e-4)
-  assert_trees_close(finals[1].extra, finals[8].extra, atol=2e-5)
+                          checkpoint_every=4, final_evaluation=devices == 8 and backend == "mesh")
+    finals[backend, devices] = train.train_and_evaluate(config, str(tmp_path / f"{backend}{devices}"))
+  for run in (("mesh", 8), ("pmap", 8)):
+    assert int(finals[run].step) == 4
+    assert_trees_close(finals["mesh", 1].params, finals[run].params, atol=2e-4)
+    assert_trees_close(finals["mesh", 1].extra, finals[run].extra, atol=2e-5)
 
-
-def test_cli_smoke_writes_exact_eval_and_figures(tmp_path):
-  config = gmm_config.get_config("smoke")
-  config.eval_every = 0
-  train.train_and_evaluate(config, str(tmp_path))
-  with open(tmp_path / "eval.json", encoding="utf-8") as f:
+  workdir = tmp_path / "mesh8"
+  with open(workdir / "eval.json", encoding="utf-8") as f:
     result = json.load(f)
   first = result["splits"]["test"][0]
   assert (first["estimator"], first["kind"]) == ("exact", "exact")
   assert result["features"] == "pca-8" and np.isfinite(first["mean_nats"])
   for name in ("samples.png", "reconstructions.png", "components.png"):
-    assert os.path.getsize(tmp_path / name) > 0
+    assert os.path.getsize(workdir / name) > 0
 
 
 def test_unknown_training_and_covariance_type_are_clear_errors():

@@ -132,20 +132,19 @@ def _smoke(workdir, variant="smoke,pcd", **overrides):
 
 def test_pcd_chains_survive_checkpoint_and_resume_on_any_device_count(tmp_path):
   assert jax.local_device_count() == 8, "conftest forces 8 host devices"
-  straight = _smoke(tmp_path / "straight", num_steps=10, checkpoint_every=10, num_devices=1)
   first = _smoke(tmp_path / "resumed", num_steps=5, checkpoint_every=5, num_devices=1)
   _, _, _, backend, restored = train.restore_workdir(str(tmp_path / "resumed"))
   restored = backend.host_state(restored)
   np.testing.assert_array_equal(restored.extra["chains"], first.extra["chains"])
   assert_trees_close(restored.opt_state, first.opt_state, atol=0)
   resumed = _smoke(tmp_path / "resumed", num_steps=10, checkpoint_every=5, num_devices=1)
-  np.testing.assert_array_equal(resumed.extra["chains"], straight.extra["chains"])
-  assert_trees_close(resumed.params, straight.params, atol=0)
   assert np.any(np.asarray(first.extra["chains"]) != np.asarray(resumed.extra["chains"]))
-  # Eight devices under pmap: the same run up to float rounding in the psums.
-  eight = _smoke(tmp_path / "eight", num_steps=10, checkpoint_every=10, parallelism="pmap")
-  assert_trees_close(eight.params, straight.params, atol=1e-5)
-  assert np.mean(np.asarray(eight.extra["chains"]) != np.asarray(straight.extra["chains"])) < 1e-3
+  # The same 10 steps straight through, on eight devices under pmap: equal up to float
+  # rounding in the psums (which may flip a rare binary draw in the chains).
+  straight = _smoke(tmp_path / "straight", num_steps=10, checkpoint_every=10,
+                    parallelism="pmap")
+  assert_trees_close(resumed.params, straight.params, atol=1e-5)
+  assert np.mean(np.asarray(resumed.extra["chains"]) != np.asarray(straight.extra["chains"])) < 1e-3
 
 
 def test_smoke_run_writes_an_ais_estimate_with_its_spread_and_figures(tmp_path):
@@ -175,3 +174,14 @@ def test_unknown_estimator_and_oversized_exact_are_clear_errors():
                          estimator="exact")
   with pytest.raises(ValueError, match="cannot be enumerated"):
     rbm.exact_log_partition(params)
+
+
+def test_a_weight_dominated_ais_run_is_flagged_not_trusted():
+  from genlatent.estimators import ais
+  lopsided = ais.summarize_log_weights(jnp.array([0.0] * 99 + [30.0]))
+  report = rbm.ais_report("ais-100x10", lopsided)
+  assert not report["ais_reliable"] and "underestimated" in report["ais_warning"]
+  assert report["log_z_low_3sigma"] is None  # −∞ has no JSON form
+  json.dumps(report, allow_nan=False)
+  even = rbm.ais_report("ais-100x10", ais.summarize_log_weights(jnp.linspace(0.0, 1.0, 100)))
+  assert even["ais_reliable"] and "ais_warning" not in even

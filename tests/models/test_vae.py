@@ -42,8 +42,11 @@ def test_iwae_with_one_sample_is_the_monte_carlo_elbo():
   # In expectation they agree: average over many keys.
   bounds = jax.jit(jax.vmap(lambda k: -iwae_model.loss(params, batch, k)[0]))(
       jax.random.split(key, 4000))
-  analytic = jax.jit(elbo_model.elbo, static_argnums=3)(params, batch["x"], key, 4000).mean()
-  assert abs(float(bounds.mean()) - float(analytic)) < 3 * float(bounds.std()) / np.sqrt(4000)
+  # The analytic-KL ELBO still averages its reconstruction term over samples: use
+  # 10× more so its own noise is small, and allow for both in the tolerance.
+  analytic = jax.jit(elbo_model.elbo, static_argnums=3)(params, batch["x"], key, 40000).mean()
+  stderr = float(bounds.std()) / np.sqrt(4000)
+  assert abs(float(bounds.mean()) - float(analytic)) < 3 * stderr * np.sqrt(1.1)
   assert np.isfinite(mc_elbo)
 
 
