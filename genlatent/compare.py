@@ -15,6 +15,7 @@ import os
 import time
 
 import jax
+import ml_collections
 import numpy as np
 
 from genlatent import runs
@@ -146,7 +147,8 @@ def member_config(suite, member):
   config = runs.load_config_ref(member.config)
   config.data.update(suite.data.to_dict())
   config.seed = suite.seed
-  return runs.apply_overrides(config, dict(member.get("overrides", {})))
+  overrides = member.get("overrides", ml_collections.ConfigDict())
+  return runs.apply_overrides(config, runs.flatten_overrides(overrides.to_dict()))
 
 
 def run_suite(suite, workdir: str, log=print) -> list[Row]:

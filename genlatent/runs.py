@@ -37,6 +37,21 @@ def load_config_module(ref: str):
   return module
 
 
+def flatten_overrides(nested: dict, prefix: str = "") -> dict:
+  """{'data': {'binarization': 'none'}} -> {'data.binarization': 'none'}.
+
+  Suites keep overrides nested because a ConfigDict field name cannot hold a dot.
+  """
+  flat = {}
+  for key, value in nested.items():
+    name = f"{prefix}{key}"
+    if isinstance(value, dict):
+      flat.update(flatten_overrides(value, name + "."))
+    else:
+      flat[name] = value
+  return flat
+
+
 def apply_overrides(config: ml_collections.ConfigDict, overrides: dict):
   """Sets dotted fields (`{'model.latent_dim': 4}`); an unknown field is an error."""
   config = ml_collections.ConfigDict(config.to_dict())  # a copy, unlocked
