@@ -1,14 +1,17 @@
 """Deep Boltzmann machine (two hidden layers): doubled-RBM pretraining, then
 mean-field + PCD training; scored by AIS.
 
-Run (~3 minutes on a 2-core CPU):
+Run (~3 minutes on a 2-core CPU; test log p(x) ≈ −24.6 nats):
   python -m experiments.train --config=configs/dbm.py:digits --workdir=runs/dbm_digits
 
 Variants (the part after the colon):
   digits         scikit-learn's 8×8 digits, dynamically binarized, 64-100-100 (default)
   fashion_mnist  Fashion-MNIST (`apt-get install -y dataset-fashion-mnist`), statically
                  binarized, 784-500-500; 5 + 5 epochs of pretraining and 10 of joint
-                 training at batch 100 (the same 10,000 updates as configs/rbm.py:fashion_mnist)
+                 training at batch 100 (the same 10,000 updates as
+                 configs/rbm.py:fashion_mnist): −133.9 nats (ais), −135.0 (elbo), AIS
+                 borderline (ESS 9-11 of 100). Training ~10 min, evaluation ~7 min on a
+                 shared 2-core VM.
   mnist          MNIST through tfds (prepare it first: see README), as fashion_mnist
   smoke          digits, 64-12-8 (small enough for `exact`), a few steps (tests, CI)
 

@@ -1,17 +1,19 @@
 """Deep belief net: RBMs trained greedily with CD-1, scored by AIS on the top RBM.
 
-Run (~2 minutes on a 2-core CPU):
+Run (~2 minutes on a 2-core CPU; test log p(x) ≈ −22.3 nats (ais), −22.6 (elbo)):
   python -m experiments.train --config=configs/dbn.py:digits --workdir=runs/dbn_digits
 
 Variants (the part after the colon; modifiers follow a comma, e.g. `fashion_mnist,pcd`):
   digits         scikit-learn's 8×8 digits, dynamically binarized, 64-100-100 (default)
   fashion_mnist  Fashion-MNIST (`apt-get install -y dataset-fashion-mnist`), statically
                  binarized, 784-500-500, 10 epochs per layer at batch 100 (the same
-                 10,000 updates as configs/rbm.py:fashion_mnist)
+                 10,000 updates as configs/rbm.py:fashion_mnist): −140.3 nats (ais),
+                 −149.6 (elbo); AIS on the CD-1 top RBM is flagged (ESS 2 of 100).
+                 Training ~4.5 min, evaluation ~10 min on a shared 2-core VM.
   mnist          MNIST through tfds (prepare it first: see README), as fashion_mnist
   smoke          digits, 64-12-10 (small enough for `exact`), a few steps (tests, CI)
 Modifiers:
-  pcd            persistent CD for every layer
+  pcd            persistent CD for every layer (as configs/rbm.py's pcd)
 
 Test log p(x): `ais:100` is the importance-weighted bound with 100 samples from the
 recognition model over log Ẑ_top from AIS (100 chains × 14,500 steps); `elbo:10` the

@@ -147,6 +147,7 @@ def member_config(suite, member):
   config = runs.load_config_ref(member.config)
   config.data.update(suite.data.to_dict())
   config.seed = suite.seed
+  config.progress_bar = False  # one line per member in the suite's log instead
   overrides = member.get("overrides", ml_collections.ConfigDict())
   return runs.apply_overrides(config, runs.flatten_overrides(overrides.to_dict()))
 

@@ -75,8 +75,8 @@ def save_codes_over_prior(codes: np.ndarray, labels: np.ndarray, path: str, *,
     labels: [N] int; −1 (unknown) is drawn grey.
     path: the PNG to write.
     log_density: [G, G] log p(z) over `extent` (from `log_density_grid`), shown as
-      grey shading of the density; or None to show
-    prior_samples: [M, 2] prior draws as a grey 2-D histogram.
+      grey shading of the density; or None, to show instead
+    prior_samples: [M, 2] prior draws, as a grey 2-D histogram.
     extent: (x0, x1, y0, y1); default covers codes and prior draws.
   Returns:
     `path`.
@@ -160,18 +160,12 @@ def save_class_style_grid(images: np.ndarray, num_classes: int, path: str,
 # --- The workdir-level driver, called by the AAE's `figures`. ---
 
 
-def _to_images(x, dataset, data_shape):
-  x = np.asarray(x)
-  if dataset is not None:
-    return dataset.to_images(x)
-  return np.clip(x.reshape((len(x),) + tuple(data_shape)), 0.0, 1.0)
-
-
 def write_figures(parts, params, key: jax.Array, workdir: str, dataset=None, *,
                   max_points: int = 2000, num_styles: int = 10) -> list[str]:
-  """latent_over_prior.png (needs `dataset`) and class_style_grid.png (labels and
-  clustering variants) for an AAE built by `build_aae_parts`."""
-  if jax.process_index() != 0:
+  """latent_over_prior.png and class_style_grid.png (labels and clustering variants)
+  for an AAE built by `build_aae_parts`; both need the `dataset` (its test codes,
+  and `to_images` for feature data), so without one nothing is written."""
+  if jax.process_index() != 0 or dataset is None:
     return []
   model, prior = parts.model, parts.prior
   k_classes = parts.num_classes
@@ -180,36 +174,31 @@ def write_figures(parts, params, key: jax.Array, workdir: str, dataset=None, *,
   key_codes, key_prior, key_grid = jax.random.split(key, 3)
   out = lambda name: os.path.join(workdir, name)
   paths = []
-  data_shape = None
-  if dataset is not None:
-    data_shape = dataset.shape
-    test = dataset.test
-    n = min(max_points, test.num_examples)
-    codes = encode_split(model.encode, params, test.x[:n], key_codes)
-    style = codes[:, k_classes:] if clustering else codes
-    draws = np.asarray(jax.jit(lambda k: prior.sample(prior_params, k, 5000))(key_prior))
-    log_density, axis_labels = None, ("z[0]", "z[1]")
-    if style.shape[1] == 2:
-      points, prior_points = style, draws
-      extent = plot_extent(points, prior_points)
-      try:
-        log_prob = jax.jit(lambda z: prior.log_prob(prior_params, z))
-        log_density = log_density_grid(log_prob, extent)
-      except (NotImplementedError, ValueError):  # a sample-only prior: show its draws
-        log_density = None
-    else:
-      from sklearn.decomposition import PCA  # pylint: disable=import-outside-toplevel
-      pca = PCA(n_components=2).fit(style)
-      points, prior_points = pca.transform(style), pca.transform(draws)
-      extent = plot_extent(points, prior_points)
-      axis_labels = (f"PC 1 of {style.shape[1]}-D z", f"PC 2 of {style.shape[1]}-D z")
-    what = "style codes z" if clustering else "codes"
-    paths.append(save_codes_over_prior(
-        points, test.labels[:n], out("latent_over_prior.png"), log_density=log_density,
-        prior_samples=None if log_density is not None else prior_points, extent=extent,
-        axis_labels=axis_labels, title=f"AAE {what} of {n} test images"))
-  if data_shape is None:
-    return paths
+  test = dataset.test
+  n = min(max_points, test.num_examples)
+  codes = encode_split(model.encode, params, test.x[:n], key_codes)
+  style = codes[:, k_classes:] if clustering else codes
+  draws = np.asarray(jax.jit(lambda k: prior.sample(prior_params, k, 5000))(key_prior))
+  log_density, axis_labels = None, ("z[0]", "z[1]")
+  if style.shape[1] == 2:
+    points, prior_points = style, draws
+    extent = plot_extent(points, prior_points)
+    try:
+      log_prob = jax.jit(lambda z: prior.log_prob(prior_params, z))
+      log_density = log_density_grid(log_prob, extent)
+    except (NotImplementedError, ValueError):  # a sample-only prior: show its draws
+      log_density = None
+  else:
+    from sklearn.decomposition import PCA  # pylint: disable=import-outside-toplevel
+    pca = PCA(n_components=2).fit(style)
+    points, prior_points = pca.transform(style), pca.transform(draws)
+    extent = plot_extent(points, prior_points)
+    axis_labels = (f"PC 1 of {style.shape[1]}-D z", f"PC 2 of {style.shape[1]}-D z")
+  what = "style codes z" if clustering else "codes"
+  paths.append(save_codes_over_prior(
+      points, test.labels[:n], out("latent_over_prior.png"), log_density=log_density,
+      prior_samples=None if log_density is not None else prior_points, extent=extent,
+      axis_labels=axis_labels, title=f"AAE {what} of {n} test images"))
   scale = max(1, 112 // dataset.image_shape[0])
   decode = jax.jit(model.decode)
   if parts.variant == "labels":
@@ -217,7 +206,7 @@ def write_figures(parts, params, key: jax.Array, workdir: str, dataset=None, *,
                                                               400 * k_classes))(key_grid)
     codes = component_style_codes(np.asarray(z), np.asarray(comps), k_classes, num_styles)
     images = decode(params, jnp.asarray(codes.reshape(-1, codes.shape[-1])))
-    paths.append(save_class_style_grid(_to_images(images, dataset, data_shape), k_classes,
+    paths.append(save_class_style_grid(dataset.to_images(images), k_classes,
                                        out("class_style_grid.png"), scale))
   elif clustering:
     z = prior.sample(prior_params, key_grid, num_styles)  # [S, d]: one style per row
@@ -226,6 +215,6 @@ def write_figures(parts, params, key: jax.Array, workdir: str, dataset=None, *,
                              jnp.broadcast_to(z[:, None], (num_styles, k_classes, z.shape[-1]))],
                             axis=-1)
     images = decode(params, codes.reshape(num_styles * k_classes, -1))
-    paths.append(save_class_style_grid(_to_images(images, dataset, data_shape), k_classes,
+    paths.append(save_class_style_grid(dataset.to_images(images), k_classes,
                                        out("class_style_grid.png"), scale))
   return paths

@@ -315,6 +315,35 @@ def test_parzen_needs_prepare_evaluation_and_is_labelled():
   assert clustering.estimators == ("parzen",) and squared.estimators == ("parzen",)
 
 
+# --------------------------------------------------------------------------- figures
+
+
+@pytest.mark.parametrize("variant", ["labels", "clustering"])
+def test_figures_are_written(tmp_path, variant):
+  extra = dict(prior="swiss_roll", latent_dim=2, prior_config=ml_collections.ConfigDict(
+      dict(num_components=10))) if variant == "labels" else {}
+  parts = build_aae_parts(_model_config(variant=variant, **extra), (8, 8, 1))
+  dataset = load_dataset(ml_collections.ConfigDict(dict(source="digits", validation_size=100)))
+  params = parts.model.init(jax.random.PRNGKey(0), jnp.asarray(dataset.train.x[:2]))
+  paths = parts.model.figures(params, jax.random.PRNGKey(1), str(tmp_path), dataset=dataset)
+  assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["class_style_grid.png",
+                                                         "latent_over_prior.png"]
+  assert all((tmp_path / p.rsplit("/", 1)[1]).stat().st_size > 1000 for p in paths)
+
+
+def test_component_style_codes_walk_each_component_the_same_way():
+  from genlatent.viz.aae import component_style_codes
+  prior = build_aae_parts(_model_config(prior="swiss_roll", latent_dim=2), (8, 8, 1)).prior
+  z, k = prior.sample_with_components({}, jax.random.PRNGKey(0), 5000)
+  codes = component_style_codes(np.asarray(z), np.asarray(k), 10, num_styles=6)
+  assert codes.shape == (6, 10, 2)
+  # Column c holds draws of component c: radii within its segment.
+  radius = np.linalg.norm(codes, axis=-1) / 3.0
+  for c in range(10):
+    assert np.all(radius[:, c] > np.sqrt(c / 10) - 0.1)
+    assert np.all(radius[:, c] < np.sqrt((c + 1) / 10) + 0.1)
+
+
 # --------------------------------------------------------------------------- data parallelism
 
 
@@ -323,8 +352,8 @@ def test_one_device_mesh_and_eight_device_pmap_give_the_same_params(tmp_path):
   finals = {}
   for backend, devices in (("mesh", 1), ("pmap", 8)):
     config = aae_config.get_config("smoke")
-    config.update(num_steps=3, batch_size=40, parallelism=backend, num_devices=devices,
-                  checkpoint_every=3, final_evaluation=False, eval_every=0)
+    config.update(num_steps=2, batch_size=40, parallelism=backend, num_devices=devices,
+                  checkpoint_every=2, final_evaluation=False, eval_every=0)
     config.data.validation_size = 197
     config.model.posterior = "universal"  # noise on the encoder's input, per example
     finals[backend] = train.train_and_evaluate(config, str(tmp_path / backend))
