@@ -165,7 +165,8 @@ def run_suite(suite, workdir: str, log=print) -> list[Row]:
     log(f"[{member.name}] {'reused' if outcome['reused'] else 'trained'} in "
         f"{outcome['seconds']:.0f}s")
     member_rows = rows_from_eval(member.name, member.config, member_dir)
-    if suite.parzen.num_samples and member.get("parzen", True):
+    has_parzen = any(r.kind == Kind.PARZEN.value for r in member_rows)
+    if suite.parzen.num_samples and member.get("parzen", True) and not has_parzen:
       row, images = parzen_row(member.name, member.config, member_dir, suite.parzen.num_samples,
                                jax.random.fold_in(key, i), member_rows[0] if member_rows else None)
       member_rows.append(row)

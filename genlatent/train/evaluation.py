@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from genlatent import data as data_lib
-from genlatent.core import Model, Summary, summarize
+from genlatent.core import Kind, Model, Summary, summarize
 
 
 def parse_estimators(spec: str) -> list[tuple[str, int]]:
@@ -145,7 +145,9 @@ def write_eval_json(workdir: str, results: dict[str, list[Summary]], *, step: in
   payload = {"step": int(step), **(extra or {}), "splits": {}}
   for split, summaries in results.items():
     payload["splits"][split] = [
-        dict(s.to_dict(), bits_per_dim=s.bits_per_dim(num_dims) if discrete else None,
+        dict(s.to_dict(),
+             bits_per_dim=(s.bits_per_dim(num_dims)
+                           if discrete and s.kind != Kind.PARZEN else None),
              text=str(s))
         for s in summaries]
   path = os.path.join(workdir, "eval.json")
