@@ -1,7 +1,7 @@
 """What every benchmark shares: data, a matmul-peak probe, interleaved timing, a table.
 
-The machines these run on are small shared VMs whose speed drifts by ±30% from one
-second to the next, because other tenants load the same host. A benchmark therefore
+The machines these run on are small shared 2-core VMs whose speed drifts by ±30%
+from one second to the next, and by 5× while other jobs share the cores. A benchmark therefore
 never compares two numbers taken minutes apart: it alternates its contenders in
 short windows and reports medians, and it measures the machine's matmul peak inside
 the same windows so that a fraction of peak compares like with like.

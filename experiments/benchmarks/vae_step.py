@@ -299,7 +299,8 @@ def main(argv):
   if abs(chain.flops_per_call / hand["exact"] - 1) > 0.01:
     print(f"WARNING: the matmul chain does {chain.flops_per_call / 1e6:.1f} M FLOPs, "
           f"not the step's {hand['exact'] / 1e6:.1f} M.", flush=True)
-  jax_step.run(FLAGS.warmup)
+  cap = FLAGS.max_window_s  # seconds; warm-ups and windows alike
+  common.steps_per_second(jax_step.run, FLAGS.warmup, cap)()
   jax_rss = common.peak_rss_mib()
 
   # 4. The PyTorch reference, imported only now so that the RSS above is JAX's alone.
@@ -308,9 +309,8 @@ def main(argv):
     reference, note = torch_reference(jax_step.params0, batches, threads)
   print(f"PyTorch: {note}", flush=True)
   if reference is not None:
-    reference[0](FLAGS.warmup)
+    common.steps_per_second(reference[0], FLAGS.warmup, cap)()
 
-  cap = FLAGS.max_window_s
   measures = {"jax": common.steps_per_second(jax_step.run, steps, cap),
               "peak": common.matmul_rate(peak_n, repeats=3),
               "chain": lambda: chain.measure(steps)}
@@ -355,11 +355,13 @@ def main(argv):
   print(common.table(rows, "VAE 784-500-20 training step — median [min–max] over windows"))
   load = max(load_before, os.getloadavg()[0])
   if load > threads + 0.5:
-    # Other processes share the cores: every number above is low, and the
-    # PyTorch step, whose OpenMP threads wait for each other at every op, loses
-    # up to 20× where JAX loses 2–3×, so the JAX ÷ PyTorch ratio is inflated.
-    print(f"WARNING: the host was busy (1-min load average {load:.1f} on {threads} cores); "
-          "rerun on an idle machine before quoting these numbers.")
+    # Other processes share the cores, so every number above is low, and unevenly:
+    # PyTorch's OpenMP threads spin-wait for each other at every op (libgomp's
+    # default), which on an oversubscribed host costs it up to 50× where JAX
+    # loses 2–4×. The JAX ÷ PyTorch ratio is then meaningless.
+    print(f"WARNING: the host was busy (1-min load average {load:.1f} on {threads} cores): "
+          "all rates are low and JAX ÷ PyTorch is inflated; rerun on an idle machine "
+          "before quoting these numbers.")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def component_log_normalizer(mog: MixtureOfGaussians) -> jax.Array:
   return mog.log_weights - 0.5 * mog.dim * LOG_2PI + log_det_precision_cholesky(mog)
 
 
-def _reference_point(mog: MixtureOfGaussians) -> jax.Array:
+def reference_point(mog: MixtureOfGaussians) -> jax.Array:
   """[D] the mixture's mean, held constant: the origin for |x U − μ U|.
 
   Computing (x − c) U − (μ − c) U instead of x U − μ U leaves the value unchanged
@@ -100,10 +100,10 @@ def _reference_point(mog: MixtureOfGaussians) -> jax.Array:
 def whitened_frame(mog: MixtureOfGaussians, x: jax.Array):
   """(x − c, [K, D] (μ_k − c) U_k) for 'full' and 'tied': y_kb = (x_b − c) U_k − that_k.
 
-  c is `_reference_point`; y_kb = (x_b − μ_k) U_k, whose squared norm is the
+  c is `reference_point`; y_kb = (x_b − μ_k) U_k, whose squared norm is the
   Mahalanobis distance.
   """
-  c = _reference_point(mog)
+  c = reference_point(mog)
   u = mog.precision_cholesky
   mc = mog.means - c
   offsets = jnp.einsum("kd,kde->ke", mc, u) if mog.covariance_type == "full" else mc @ u

@@ -42,9 +42,6 @@ class Statistics:
   count: jax.Array
   ones: jax.Array
 
-  def scale(self, s):
-    return jax.tree.map(lambda a: a * s, self)
-
 
 def log_joint(params, x: jax.Array) -> jax.Array:
   """[B, K] log π_k + log p(x | k), nats, for x [B, D] in {0, 1} (or [0, 1]).

@@ -62,12 +62,6 @@ class Statistics:
   first: jax.Array
   second: jax.Array
 
-  def scale(self, s):
-    return jax.tree.map(lambda a: a * s, self)
-
-  def __add__(self, other):
-    return jax.tree.map(jnp.add, self, other)
-
 
 # ----------------------------------------------------------------------------- E-step
 
@@ -77,110 +71,113 @@ def _solve_upper_t(u, b):
   return jax.scipy.linalg.solve_triangular(u, b, trans="T")
 
 
-def batch_statistics(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array):
-  """E-step over one batch: the sums for the M-step and each example's log p(x).
+def _chunk_sums(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array):
+  """E-step over one chunk: sums to accumulate, and each example's log p(x).
 
   Args:
-    x: [B, D]; mask: [B], 1 for real rows, 0 for padding (ignored).
+    x: [C, D] examples.
+    mask: [C], 1 for real rows, 0 for padding (ignored).
   Returns:
-    (Statistics of sums over this batch, log p(x) [B] nats).
+    ((count [K], first, second) sums in the type's accumulation coordinates,
+    log p(x) [C] nats): for 'full' and 'tied' whitened residuals
+    y_k = (x − μ_k) U_k, Σ r y and Σ r y yᵀ; for 'diag' and 'spherical' about c,
+    Σ r (x − c) and Σ r (x − c)². `_finish` turns them into `Statistics`.
   """
   ct = mog.covariance_type
-  x = x.astype(mog.means.dtype)
+  u = mog.precision_cholesky
+  k, d = mog.num_components, mog.dim
+  c = mixture.reference_point(mog)
+  xc, mc = x - c, mog.means - c
+  normalizer = mixture.component_log_normalizer(mog)
+  if ct in ("full", "tied"):
+    # y = (x − c) U − (μ − c) U: one [C, D] × [D, K·D] product for all
+    # components, reused by both steps, |y|² for the E-step and Σ r y yᵀ
+    # = Uᵀ (scatter about μ_k) U for the M-step. Chunks keep y in cache.
+    if ct == "full":
+      y = (xc @ u.transpose(1, 0, 2).reshape(d, k * d)).reshape(-1, k, d)
+      y = y - jnp.einsum("kd,kde->ke", mc, u)
+    else:
+      y = (xc @ u)[:, None, :] - mc @ u
+    log_joint = normalizer - 0.5 * jnp.sum(y * y, axis=-1)  # [C, K]
+    log_px = jax.nn.logsumexp(log_joint, axis=1)
+    r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]
+    root = jnp.sqrt(r)[..., None] * y  # √r y: Σ r y yᵀ = sᵀs, symmetric by construction
+    second = (jnp.einsum("ckd,cke->kde", root, root) if ct == "full"
+              else jnp.einsum("ckd,cke->de", root, root))
+    return (r.sum(axis=0), jnp.einsum("ck,ckd->kd", r, y), second), log_px
+  log_joint = normalizer - 0.5 * mixture.mahalanobis(mog, x)
+  log_px = jax.nn.logsumexp(log_joint, axis=1)
+  r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]  # [C, K]
+  return (r.sum(axis=0), r.T @ xc, r.T @ (xc * xc)), log_px
+
+
+def _finish(mog: mixture.MixtureOfGaussians, sums) -> Statistics:
+  """`Statistics` in the frame of the current means from accumulated `_chunk_sums`."""
+  count, s1, s2 = sums
+  ct = mog.covariance_type
   u = mog.precision_cholesky
   if ct == "full":
-    # Whitened residuals y_kb = (x_b − μ_k) U_k serve both steps: |y|² for the
-    # E-step, Σ_b r y yᵀ = U_kᵀ (scatter about μ_k) U_k for the M-step. They
-    # are recomputed per component in the second loop rather than stored: a
-    # [B, D] × [D, D] product costs less than writing and re-reading K·B·D
-    # values, and memory stays O(B·D).
-    maha = mixture.mahalanobis(mog, x).T  # [K, B]
-    log_joint = mixture.component_log_normalizer(mog)[:, None] - 0.5 * maha  # [K, B]
-    log_px = jax.nn.logsumexp(log_joint, axis=0)
-    r = jnp.exp(log_joint - log_px) * mask  # [K, B]
-
-    def moments(a):
-      r_k, u_k, mean_k = a
-      root = jnp.sqrt(r_k)
-      s = root[:, None] * ((x - mean_k) @ u_k)  # √r y: W = sᵀs is symmetric by construction
-      return s.T @ s, root @ s
-
-    w, t = jax.lax.map(moments, (r, u, mog.means))  # [K, D, D], [K, D]
     # (x − μ) = y U⁻¹ row-wise: first = t U⁻¹, second = U⁻ᵀ W U⁻¹.
-    first = jax.vmap(_solve_upper_t)(u, t)
-    half = jax.vmap(_solve_upper_t)(u, w)  # U⁻ᵀ W
+    first = jax.vmap(_solve_upper_t)(u, s1)
+    half = jax.vmap(_solve_upper_t)(u, s2)  # U⁻ᵀ W
     second = jax.vmap(_solve_upper_t)(u, jnp.swapaxes(half, 1, 2))
-    second = 0.5 * (second + jnp.swapaxes(second, -1, -2))
-    return Statistics(r.sum(axis=1), first, second), log_px
-
+    return Statistics(count, first, 0.5 * (second + jnp.swapaxes(second, 1, 2)))
   if ct == "tied":
-    xc, offsets = mixture.whitened_frame(mog, x)
-    xu = xc @ u  # [B, D]: y_kb = xu_b − offset_k
-    maha = jnp.sum(jnp.square(xu[:, None, :] - offsets), axis=-1)  # [B, K], fused
-    log_joint = mixture.component_log_normalizer(mog) - 0.5 * maha
-    log_px = jax.nn.logsumexp(log_joint, axis=1)
-    r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]  # [B, K]
-    count = r.sum(axis=0)
-    t_xu = r.T @ xu  # [K, D] Σ_b r xu
-    t = t_xu - count[:, None] * offsets  # Σ_b r y
-    # Σ_k Σ_b r y yᵀ expanded about the common origin; the cancellation is a
-    # between- over within-component ratio, harmless to the M-step (see below).
-    w = ((xu * r.sum(axis=1)[:, None]).T @ xu - offsets.T @ t_xu - t_xu.T @ offsets
-         + (offsets * count[:, None]).T @ offsets)
-    first = _solve_upper_t(u, t.T).T
-    second = _solve_upper_t(u, _solve_upper_t(u, w).T)
-    second = 0.5 * (second + second.T)
-    return Statistics(count, first, second), log_px
-
-  log_joint = mixture.component_log_normalizer(mog) - 0.5 * mixture.mahalanobis(mog, x)
-  log_px = jax.nn.logsumexp(log_joint, axis=1)
-  r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]  # [B, K]
-  count = r.sum(axis=0)
-  # Sums about a common origin c (the mixture mean) by matrix products, then
-  # moved to each component's frame: x − μ_k = (x − c) − (μ_k − c). The
-  # cancellation this leaves is |μ_k − c|²/σ² ε, a between- over within-
-  # component ratio, and the M-step's likelihood is flat to first order in it.
-  c = jax.lax.stop_gradient(mixture.mean(mog))
-  xc, mc = x - c, mog.means - c
-  s1 = r.T @ xc  # [K, D]
-  s2 = r.T @ (xc * xc)
+    first = _solve_upper_t(u, s1.T).T
+    second = _solve_upper_t(u, _solve_upper_t(u, s2).T)
+    return Statistics(count, first, 0.5 * (second + second.T))
+  # Sums about the common origin c moved to each component's frame:
+  # x − μ_k = (x − c) − (μ_k − c). The cancellation this leaves is
+  # |μ_k − c|²/σ² ε, a between- over within-component ratio, and the M-step's
+  # likelihood is flat to first order in it.
+  mc = mog.means - mixture.reference_point(mog)
   first = s1 - count[:, None] * mc
   second = s2 - 2.0 * mc * s1 + count[:, None] * mc * mc
-  return Statistics(count, first, jnp.maximum(second, 0.0)), log_px
+  return Statistics(count, first, jnp.maximum(second, 0.0))
 
 
 def _num_chunks(batch: int, chunk_size: int) -> int:
-  """The fewest equal chunks of at most `chunk_size` rows (a divisor of `batch`)."""
+  """How many equal chunks of about `chunk_size` rows (a divisor of `batch`; 1 if none fits)."""
   if not chunk_size or batch <= chunk_size:
     return 1
   for n in range(math.ceil(batch / chunk_size), batch + 1):
     if batch % n == 0:
-      return n
+      return n if batch // n >= chunk_size // 4 else 1
   return 1
 
 
-def chunked_batch_statistics(mog, x, mask, chunk_size: int = 0):
-  """`batch_statistics` in chunks of at most `chunk_size` rows (0: all at once).
+def batch_statistics(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array,
+                     chunk_size: int = 0):
+  """The E-step over a batch: sums for the M-step and each example's log p(x).
 
-  Chunk j holds rows j, j + n, j + 2n, ... (n chunks), so under the mesh backend
-  every chunk stays spread over all devices. Saves memory ([K, B, D] residuals
-  for full covariances) and keeps each chunk in cache.
+  The batch is taken in chunks of about `chunk_size` rows (0: all at once) by a
+  `lax.scan`; chunk j holds rows j, j + n, j + 2n, ... (n chunks), so under the
+  mesh backend every chunk stays spread over all devices. Chunks bound memory
+  ([C, K, D] residuals for full covariances) and keep each one in cache, which
+  on CPU is worth several times the speed.
+
+  Args:
+    x: [B, D]; mask: [B], 1 for real rows, 0 for padding (ignored).
+  Returns:
+    (Statistics of sums over this batch (frame: the current means),
+    log p(x) [B] nats).
   """
+  x = x.astype(mog.means.dtype)
   b = x.shape[0]
   n = _num_chunks(b, chunk_size)
   if n == 1:
-    return batch_statistics(mog, x, mask)
+    sums, log_px = _chunk_sums(mog, x, mask)
+    return _finish(mog, sums), log_px
   xs = jnp.swapaxes(x.reshape(b // n, n, -1), 0, 1)  # [n, B/n, D]
   ms = mask.reshape(b // n, n).T
 
   def body(total, chunk):
-    stats, log_px = batch_statistics(mog, *chunk)
-    return total + stats, log_px
+    sums, log_px = _chunk_sums(mog, *chunk)
+    return jax.tree.map(jnp.add, total, sums), log_px
 
-  zero = jax.tree.map(jnp.zeros_like, jax.eval_shape(
-      lambda: batch_statistics(mog, xs[0], ms[0])[0]))
-  stats, log_px = jax.lax.scan(body, zero, (xs, ms))
-  return stats, log_px.T.reshape(b)
+  zero = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: _chunk_sums(mog, xs[0], ms[0])[0]))
+  sums, log_px = jax.lax.scan(body, zero, (xs, ms))
+  return _finish(mog, sums), log_px.T.reshape(b)
 
 
 # ----------------------------------------------------------------------------- M-step
@@ -367,8 +364,8 @@ def build_gmm(config, data_shape) -> Model:
     stepwise_offset, stepwise_power: ρ_t = (t + offset)^(−power).
     reseed_min_count: a component with less than this many examples' worth of
       responsibility in a batch is re-seeded (EM only; 0 disables).
-    chunk_size: rows per E-step chunk; 0 (default): automatic, chunks that keep
-      every [K, rows] temporary under 2^24 values.
+    chunk_size: rows per E-step chunk; 0 (default): automatic, about 2^19 / (K·D)
+      rows for full/tied (in cache), 2^22 / K for diag/spherical.
   """
   data_shape = tuple(data_shape)
   d = int(np.prod(data_shape))
@@ -383,8 +380,12 @@ def build_gmm(config, data_shape) -> Model:
   offset = float(config.get("stepwise_offset", 2.0))
   power = float(config.get("stepwise_power", 0.7)) if training == "stepwise_em" else 0.0
   reseed_min_count = float(config.get("reseed_min_count", 1e-2))
-  # Auto: [K, chunk] temporaries of at most 2^24 values (64 MiB in float32).
-  chunk_size = int(config.get("chunk_size", 0)) or max(1024, 2 ** 24 // k)
+  # Auto: full/tied keep the [rows, K, D] residuals near 2 MiB (2^19 floats), in
+  # cache on CPU, which measured several times faster than whole batches;
+  # diag/spherical keep [rows, K] temporaries under 2^22 values (memory only).
+  per_row = k * d if ct in ("full", "tied") else k
+  budget = 2 ** 19 if ct in ("full", "tied") else 2 ** 22
+  chunk_size = int(config.get("chunk_size", 0)) or max(128, budget // per_row)
   max_precision = 1.0 / math.sqrt(reg_covar)
   gradient = training == "gradient"
   precision_key = "unconstrained_precision_cholesky" if gradient else "precision_cholesky"
@@ -435,12 +436,13 @@ def build_gmm(config, data_shape) -> Model:
     del key  # EM is deterministic given the batch
     mog = to_mixture(state.params)
     x, mask = flat(batch["x"]), batch["mask"].astype(jnp.float32)
-    stats, log_px = chunked_batch_statistics(mog, x, mask, chunk_size)
+    stats, log_px = batch_statistics(mog, x, mask, chunk_size)
     stats = em.psum(stats, axis_name)
     total = em.psum(mask.sum(), axis_name)
     log_lik = em.psum(jnp.sum(mask * log_px), axis_name) / total
     rho = em.stepwise_rate(state.step, offset, power)
-    running = state.extra["statistics"].scale(1.0 - rho) + stats.scale(rho / total)
+    running = jax.tree.map(lambda a, b: (1.0 - rho) * a + rho * b / total,
+                           state.extra["statistics"], stats)
     new, running, covariances = m_step(mog, running, reg_covar)
     num_reseeded = jnp.zeros((), jnp.int32)
     if reseed_min_count > 0:

@@ -69,7 +69,7 @@ def _mmd(a, b, scale=1.0):
 def test_discriminator_loss_at_the_known_optimum():
   """At D* = log p − log q the loss is log 4 − 2·JSD(p‖q); here p = N(0, I₂), q = N((1, 0), I₂)."""
   key_p, key_q = jax.random.split(jax.random.PRNGKey(0))
-  n = 400_000
+  n = 200_000
   shift = jnp.array([1.0, 0.0])
   z_p = jax.random.normal(key_p, (n, 2))
   z_q = shift + jax.random.normal(key_q, (n, 2))
@@ -103,8 +103,7 @@ def test_discriminator_loss_at_the_known_optimum():
 
   (params, _), _ = jax.jit(lambda c: jax.lax.scan(step, c, jnp.arange(600)))(
       (params, tx.init(params)))
-  trained = float(discriminator_loss(disc.apply(params, z_p[:100_000]),
-                                     disc.apply(params, z_q[:100_000])))
+  trained = float(discriminator_loss(disc.apply(params, z_p), disc.apply(params, z_q)))
   assert LOG_4 - 2 * jsd - 0.01 < trained < LOG_4 - 2 * jsd + 0.02
 
 
@@ -118,7 +117,8 @@ def _changed(before, after):
           for name in before}
 
 
-@pytest.mark.parametrize("variant", ["unsupervised", "labels", "clustering"])
+# 'labels' has the same groups as 'unsupervised' (only D's input differs); clustering adds one.
+@pytest.mark.parametrize("variant", ["unsupervised", "clustering"])
 def test_each_phase_changes_only_its_parameter_groups(variant):
   extra = dict(prior="swiss_roll", prior_config=ml_collections.ConfigDict(
       dict(num_components=10))) if variant == "labels" else {}

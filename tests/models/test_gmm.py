@@ -166,6 +166,24 @@ def test_em_reaches_sklearn_on_digits_pca(covariance_type="full"):
   assert np.all(np.diff(history) >= -1e-5 * np.abs(history[1:]))
 
 
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_chunked_e_step_equals_the_whole_batch(covariance_type):
+  x = blobs(n=1200).astype(np.float32)
+  model = build_model(model_config(covariance_type=covariance_type), (4,))
+  mog = mixture.MixtureOfGaussians(*(model.init_state(jax.random.PRNGKey(0), None, x).params[name]
+                                     for name in ("logits", "means", "precision_cholesky")),
+                                   covariance_type)
+  mask = np.ones((1200,), np.float32)
+  mask[::7] = 0.0  # padding rows are ignored in every chunk
+  whole, log_whole = jax.jit(gmm.batch_statistics)(mog, x, mask)
+  chunked, log_chunked = jax.jit(gmm.batch_statistics, static_argnums=3)(mog, x, mask, 100)
+  assert gmm._num_chunks(1200, 100) == 12  # pylint: disable=protected-access
+  np.testing.assert_allclose(log_chunked, log_whole, rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(chunked), jax.tree.leaves(whole)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max()))
+  np.testing.assert_allclose(whole.count.sum(), mask.sum(), rtol=1e-5)
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
 def test_sample_moments_match_the_closed_forms(covariance_type):
   rs = np.random.RandomState(0)
@@ -298,8 +316,10 @@ def test_eight_devices_give_the_same_em_result_as_one_and_the_cli_run_is_complet
   finals = {}
   for backend, devices in (("mesh", 1), ("mesh", 8), ("pmap", 8)):
     # The 8-device mesh run goes through to evaluation and figures, as the CLI does.
+    # 1240 rows in 5 chunks of 248 (31 per device): chunks are split over devices too.
     config = smoke_config(parallelism=backend, num_devices=devices, num_steps=4,
-                          checkpoint_every=4, final_evaluation=devices == 8 and backend == "mesh")
+                          checkpoint_every=4, final_evaluation=devices == 8 and backend == "mesh",
+                          **{"model.chunk_size": 248})
     finals[backend, devices] = train.train_and_evaluate(config, str(tmp_path / f"{backend}{devices}"))
   for run in (("mesh", 8), ("pmap", 8)):
     assert int(finals[run].step) == 4

@@ -41,17 +41,18 @@ def test_log_prob_equals_an_independent_integral():
 def test_density_integrates_to_one_and_matches_samples():
   prior = _prior(0.05)
   log_prob = jax.jit(lambda z: prior.log_prob({}, z))
-  xs = np.linspace(-4.0, 4.0, 401)
+  # A Riemann sum with spacing 0.67σ: for a smooth density it is accurate far
+  # beyond the tolerances below.
+  xs = np.linspace(-4.0, 4.0, 241)
   grid = np.stack(np.meshgrid(xs, xs), -1).reshape(-1, 2).astype(np.float32)
-  mass = sum(float(np.exp(np.asarray(log_prob(grid[i:i + 20_000]))).sum())
-             for i in range(0, len(grid), 20_000)) * (xs[1] - xs[0]) ** 2
-  assert abs(mass - 1.0) < 2e-3
+  lp = np.concatenate([np.asarray(log_prob(grid[i:i + 14_520]))
+                       for i in range(0, len(grid), 14_520)])
+  cell = (xs[1] - xs[0]) ** 2
+  assert abs(np.exp(lp).sum() * cell - 1.0) < 2e-3
   # E_p[log p] estimated from samples agrees with the grid's −entropy.
-  z = prior.sample({}, jax.random.PRNGKey(0), 50_000)
+  z = prior.sample({}, jax.random.PRNGKey(0), 20_000)
   from_samples = float(jnp.mean(log_prob(z)))
-  lp = np.concatenate([np.asarray(log_prob(grid[i:i + 20_000]))
-                       for i in range(0, len(grid), 20_000)])
-  from_grid = float(np.sum(np.exp(lp) * lp) * (xs[1] - xs[0]) ** 2)
+  from_grid = float(np.sum(np.exp(lp) * lp) * cell)
   assert abs(from_samples - from_grid) < 0.03
 
 
