@@ -196,7 +196,8 @@ def _check_finite(pending: list, backend, last_good_step: int | None, checkpoint
       raise NonFiniteError(
           f"Training stopped at step {step}: metric {bad[0]!r} is {values[bad[0]]} "
           f"(non-finite metrics: {', '.join(bad)}). {kept}lower the learning rate "
-          "(--config.optimizer.learning_rate), add gradient clipping "
+          "(--config.optimizer.learning_rate, or --config.model.optimizer.learning_rate for "
+          "families with their own optimizers), add gradient clipping "
           "(--config.optimizer.grad_clip_norm=1.0) or check the data, then rerun.")
   return parallel.first_metrics(pending[-1][1], backend) if pending else {}
 
