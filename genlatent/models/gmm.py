@@ -19,9 +19,11 @@ EM statistics are kept in the frame of the current means,
   count_k = Σ_b r_bk,  first_k = Σ_b r_bk (x_b − μ_k),
   second_k = Σ_b r_bk (x_b − μ_k)(x_b − μ_k)ᵀ   (diagonal only for diag/spherical;
                                                 summed over k for tied),
-normalised per example, so the M-step subtracts small numbers from small
-numbers (no Σ xxᵀ − N μμᵀ cancellation in float32). Under data parallelism the
-per-device sums are `psum`-med (pmap) or all-reduced by XLA (mesh backend).
+normalised per example. A batch's sums are taken about the mixture mean c
+(matrix products, in cache-sized chunks) and moved to each component's frame,
+so float32 never forms Σ xxᵀ − N μμᵀ about the origin; what cancels is the
+between- over within-component spread. Under data parallelism the per-device
+sums are `psum`-med (pmap) or all-reduced by XLA (mesh backend).
 
 The covariance floor `reg_covar` is added to every M-step covariance, as in
 scikit-learn, so a component that collapses onto a point keeps a finite
@@ -66,22 +68,17 @@ class Statistics:
 # ----------------------------------------------------------------------------- E-step
 
 
-def _solve_upper_t(u, b):
-  """U⁻ᵀ b for upper-triangular U (b: [D] or [D, M])."""
-  return jax.scipy.linalg.solve_triangular(u, b, trans="T")
-
-
 def _chunk_sums(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array):
-  """E-step over one chunk: sums to accumulate, and each example's log p(x).
+  """E-step over one chunk: sums about the common origin c, and each example's log p(x).
 
   Args:
     x: [C, D] examples.
     mask: [C], 1 for real rows, 0 for padding (ignored).
   Returns:
-    ((count [K], first, second) sums in the type's accumulation coordinates,
-    log p(x) [C] nats): for 'full' and 'tied' whitened residuals
-    y_k = (x − μ_k) U_k, Σ r y and Σ r y yᵀ; for 'diag' and 'spherical' about c,
-    Σ r (x − c) and Σ r (x − c)². `_finish` turns them into `Statistics`.
+    ((count [K], Σ r (x − c) [K, D], Σ r (x − c)(x − c)ᵀ: full [K, D, D],
+    tied [D, D], diag/spherical [K, D] (the diagonal)), log p(x) [C] nats).
+    c is `mixture.reference_point`; `_finish` moves the sums to each
+    component's own frame.
   """
   ct = mog.covariance_type
   u = mog.precision_cholesky
@@ -89,51 +86,54 @@ def _chunk_sums(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array):
   c = mixture.reference_point(mog)
   xc, mc = x - c, mog.means - c
   normalizer = mixture.component_log_normalizer(mog)
-  if ct in ("full", "tied"):
-    # y = (x − c) U − (μ − c) U: one [C, D] × [D, K·D] product for all
-    # components, reused by both steps, |y|² for the E-step and Σ r y yᵀ
-    # = Uᵀ (scatter about μ_k) U for the M-step. Chunks keep y in cache.
-    if ct == "full":
-      y = (xc @ u.transpose(1, 0, 2).reshape(d, k * d)).reshape(-1, k, d)
-      y = y - jnp.einsum("kd,kde->ke", mc, u)
-    else:
-      y = (xc @ u)[:, None, :] - mc @ u
-    log_joint = normalizer - 0.5 * jnp.sum(y * y, axis=-1)  # [C, K]
-    log_px = jax.nn.logsumexp(log_joint, axis=1)
-    r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]
-    root = jnp.sqrt(r)[..., None] * y  # √r y: Σ r y yᵀ = sᵀs, symmetric by construction
-    second = (jnp.einsum("ckd,cke->kde", root, root) if ct == "full"
-              else jnp.einsum("ckd,cke->de", root, root))
-    return (r.sum(axis=0), jnp.einsum("ck,ckd->kd", r, y), second), log_px
-  log_joint = normalizer - 0.5 * mixture.mahalanobis(mog, x)
+  if ct == "full":
+    # y_k = (x − c) U_k − (μ_k − c) U_k for every k in one [C, D] × [D, K·D]
+    # product; |y_k|² is the Mahalanobis distance.
+    y = (xc @ u.transpose(1, 0, 2).reshape(d, k * d)).reshape(-1, k, d)
+    maha = jnp.sum(jnp.square(y - jnp.einsum("kd,kde->ke", mc, u)), axis=-1)
+  elif ct == "tied":
+    maha = jnp.sum(jnp.square((xc @ u)[:, None, :] - mc @ u), axis=-1)  # fused, no [C, K, D]
+  else:
+    maha = mixture.mahalanobis(mog, x)
+  log_joint = normalizer - 0.5 * maha  # [C, K]
   log_px = jax.nn.logsumexp(log_joint, axis=1)
-  r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]  # [C, K]
-  return (r.sum(axis=0), r.T @ xc, r.T @ (xc * xc)), log_px
+  r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]
+  count, s1 = r.sum(axis=0), r.T @ xc
+  if ct == "full":
+    # Σ_c r_ck (x − c)(x − c)ᵀ for every k as one [D, C] × [C, K·D] product.
+    s2 = (xc.T @ (r[:, :, None] * xc[:, None, :]).reshape(-1, k * d)).reshape(d, k, d)
+    s2 = jnp.swapaxes(s2, 0, 1)
+  elif ct == "tied":
+    s2 = xc.T @ (xc * r.sum(axis=1)[:, None])  # Σ_k of the full sums: responsibilities sum to 1
+  else:
+    s2 = r.T @ (xc * xc)
+  return (count, s1, s2), log_px
 
 
 def _finish(mog: mixture.MixtureOfGaussians, sums) -> Statistics:
-  """`Statistics` in the frame of the current means from accumulated `_chunk_sums`."""
+  """`Statistics` in the frame of the current means from accumulated `_chunk_sums`.
+
+  x − μ_k = (x − c) − m_k with m_k = μ_k − c, so
+  first_k = s1_k − n_k m_k and second_k = s2_k − m_k s1_kᵀ − s1_k m_kᵀ + n_k m_k m_kᵀ.
+  The cancellation this leaves is |m_k|²/σ² ε, a between- over within-component
+  ratio (c is the mixture mean); the M-step's likelihood is flat to first order
+  in an error of its covariances, and EM matches scikit-learn's float64 to ~1e-6.
+  """
   count, s1, s2 = sums
   ct = mog.covariance_type
-  u = mog.precision_cholesky
+  m = mog.means - mixture.reference_point(mog)
+  first = s1 - count[:, None] * m
   if ct == "full":
-    # (x − μ) = y U⁻¹ row-wise: first = t U⁻¹, second = U⁻ᵀ W U⁻¹.
-    first = jax.vmap(_solve_upper_t)(u, s1)
-    half = jax.vmap(_solve_upper_t)(u, s2)  # U⁻ᵀ W
-    second = jax.vmap(_solve_upper_t)(u, jnp.swapaxes(half, 1, 2))
-    return Statistics(count, first, 0.5 * (second + jnp.swapaxes(second, 1, 2)))
-  if ct == "tied":
-    first = _solve_upper_t(u, s1.T).T
-    second = _solve_upper_t(u, _solve_upper_t(u, s2).T)
-    return Statistics(count, first, 0.5 * (second + second.T))
-  # Sums about the common origin c moved to each component's frame:
-  # x − μ_k = (x − c) − (μ_k − c). The cancellation this leaves is
-  # |μ_k − c|²/σ² ε, a between- over within-component ratio, and the M-step's
-  # likelihood is flat to first order in it.
-  mc = mog.means - mixture.reference_point(mog)
-  first = s1 - count[:, None] * mc
-  second = s2 - 2.0 * mc * s1 + count[:, None] * mc * mc
-  return Statistics(count, first, jnp.maximum(second, 0.0))
+    cross = m[:, :, None] * s1[:, None, :]
+    second = s2 - cross - jnp.swapaxes(cross, 1, 2) + count[:, None, None] * m[:, :, None] * m[:, None, :]
+    second = 0.5 * (second + jnp.swapaxes(second, 1, 2))
+  elif ct == "tied":
+    cross = m.T @ s1
+    second = s2 - cross - cross.T + (m * count[:, None]).T @ m
+    second = 0.5 * (second + second.T)
+  else:
+    second = jnp.maximum(s2 - 2.0 * m * s1 + count[:, None] * m * m, 0.0)
+  return Statistics(count, first, second)
 
 
 def _num_chunks(batch: int, chunk_size: int) -> int:
@@ -380,11 +380,10 @@ def build_gmm(config, data_shape) -> Model:
   offset = float(config.get("stepwise_offset", 2.0))
   power = float(config.get("stepwise_power", 0.7)) if training == "stepwise_em" else 0.0
   reseed_min_count = float(config.get("reseed_min_count", 1e-2))
-  # Auto: full/tied keep the [rows, K, D] residuals near 2 MiB (2^19 floats), in
-  # cache on CPU, which measured several times faster than whole batches;
-  # diag/spherical keep [rows, K] temporaries under 2^22 values (memory only).
-  per_row = k * d if ct in ("full", "tied") else k
-  budget = 2 ** 19 if ct in ("full", "tied") else 2 ** 22
+  # Auto: full covariances keep the [rows, K, D] temporaries near 2 MiB
+  # (2^19 floats), in cache on CPU, which measured several times faster than
+  # whole batches; the others keep [rows, K] temporaries under 2^22 values.
+  per_row, budget = (k * d, 2 ** 19) if ct == "full" else (k, 2 ** 22)
   chunk_size = int(config.get("chunk_size", 0)) or max(128, budget // per_row)
   max_precision = 1.0 / math.sqrt(reg_covar)
   gradient = training == "gradient"

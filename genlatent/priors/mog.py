@@ -81,5 +81,7 @@ def mixture_of_gaussians(latent_dim: int, config=None) -> Prior:
       init=lambda key: initial(key) if learnable else {},
       log_prob=lambda params, z: mixture.log_prob(density(params), z),
       sample=lambda params, key, n: mixture.sample(density(params), key, n),
+      sample_with_components=lambda params, key, n: mixture.sample_with_components(
+          density(params), key, n),
       kl_from_diag_gaussian=None,
   )
