@@ -50,7 +50,11 @@ class Model:
                                                       over the batch must be
                                                       `lax.psum`-ed over
                                                       `axis_name` when it is set
-    init_state(key, params, x_example) -> TrainState  with `update`
+    init_state(key, params, x_train) -> TrainState  with `update` (x_train: the whole
+                                                      training split); a gradient
+                                                      family may give it too, for a
+                                                      data-dependent start (k-means++):
+                                                      the trainer keeps its params
     log_likelihood(params, x, key, *, estimator, num_samples) -> LogLikelihood
     elbo(params, x, key) -> [B] nats, a lower bound on log p(x)
     sample(params, key, n) -> [n, ...] data-space samples
@@ -70,7 +74,9 @@ class Model:
         term common to every example, is added in quadrature to the
         across-example standard error.
     figures(params, key, workdir) -> [paths]   optional family-specific PNGs
-        (e.g. RBM filters, Gibbs chains over time), written beside samples.png
+        (e.g. RBM filters, Gibbs chains over time), written beside samples.png;
+        a `dataset` keyword parameter, if declared, receives the `Dataset`
+        (e.g. the GMM's ellipses over the test points)
     split_metrics(params, key, dataset, split) -> {name: float}   optional numbers
         about a whole split that are not log-likelihoods (e.g. clustering
         accuracy after Hungarian matching), written to eval.json under `metrics`

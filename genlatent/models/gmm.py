@@ -75,10 +75,11 @@ def _chunk_sums(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array):
     x: [C, D] examples.
     mask: [C], 1 for real rows, 0 for padding (ignored).
   Returns:
-    ((count [K], Σ r (x − c) [K, D], Σ r (x − c)(x − c)ᵀ: full [K, D, D],
-    tied [D, D], diag/spherical [K, D] (the diagonal)), log p(x) [C] nats).
-    c is `mixture.reference_point`; `_finish` moves the sums to each
-    component's own frame.
+    ((count [K], first, second), log p(x) [C] nats), for `_finish`:
+      full/tied: first = Σ r (x − μ_k) [K, D]; second = Σ r (x − μ_k)(x − c)ᵀ,
+        [K, D, D] (full) or summed over k, [D, D] (tied);
+      diag/spherical: first = Σ r (x − c); second = Σ r (x − c)², both [K, D].
+    c is `mixture.reference_point`, the mixture mean.
   """
   ct = mog.covariance_type
   u = mog.precision_cholesky
@@ -98,41 +99,41 @@ def _chunk_sums(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array):
   log_joint = normalizer - 0.5 * maha  # [C, K]
   log_px = jax.nn.logsumexp(log_joint, axis=1)
   r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]
-  count, s1 = r.sum(axis=0), r.T @ xc
+  count = r.sum(axis=0)
   if ct == "full":
-    # Σ_c r_ck (x − c)(x − c)ᵀ for every k as one [D, C] × [C, K·D] product.
-    s2 = (xc.T @ (r[:, :, None] * xc[:, None, :]).reshape(-1, k * d)).reshape(d, k, d)
-    s2 = jnp.swapaxes(s2, 0, 1)
-  elif ct == "tied":
-    s2 = xc.T @ (xc * r.sum(axis=1)[:, None])  # Σ_k of the full sums: responsibilities sum to 1
-  else:
-    s2 = r.T @ (xc * xc)
-  return (count, s1, s2), log_px
+    # Σ_c r_ck (x − μ_k)(x − c)ᵀ for every k as one [K·D, C] × [C, D] product:
+    # one factor centred on its component, so the float32 error grows with
+    # |μ_k − c|/σ, not with its square as Σ r (x − c)(x − c)ᵀ would.
+    centred = r[:, :, None] * (xc[:, None, :] - mc)  # [C, K, D]
+    second = (centred.reshape(-1, k * d).T @ xc).reshape(k, d, d)
+    return (count, centred.sum(axis=0), second), log_px
+  if ct == "tied":
+    centred = xc * r.sum(axis=1)[:, None] - r @ mc  # Σ_k r_ck (x − μ_k), [C, D]
+    return (count, r.T @ xc - count[:, None] * mc, centred.T @ xc), log_px
+  return (count, r.T @ xc, r.T @ (xc * xc)), log_px
 
 
 def _finish(mog: mixture.MixtureOfGaussians, sums) -> Statistics:
   """`Statistics` in the frame of the current means from accumulated `_chunk_sums`.
 
-  x − μ_k = (x − c) − m_k with m_k = μ_k − c, so
-  first_k = s1_k − n_k m_k and second_k = s2_k − m_k s1_kᵀ − s1_k m_kᵀ + n_k m_k m_kᵀ.
-  The cancellation this leaves is |m_k|²/σ² ε, a between- over within-component
-  ratio (c is the mixture mean); the M-step's likelihood is flat to first order
-  in an error of its covariances, and EM matches scikit-learn's float64 to ~1e-6.
+  With m_k = μ_k − c: full/tied second_k = Σ r (x − μ_k)(x − c)ᵀ − first_k m_kᵀ
+  (symmetrised); diag/spherical first_k = s1_k − n_k m_k and
+  second_k = s2_k − 2 m_k s1_k + n_k m_k², whose cancellation is a between- over
+  within-component ratio (c is the mixture mean) that the M-step's likelihood
+  is flat to, to first order.
   """
-  count, s1, s2 = sums
+  count, first, second = sums
   ct = mog.covariance_type
   m = mog.means - mixture.reference_point(mog)
-  first = s1 - count[:, None] * m
   if ct == "full":
-    cross = m[:, :, None] * s1[:, None, :]
-    second = s2 - cross - jnp.swapaxes(cross, 1, 2) + count[:, None, None] * m[:, :, None] * m[:, None, :]
-    second = 0.5 * (second + jnp.swapaxes(second, 1, 2))
-  elif ct == "tied":
-    cross = m.T @ s1
-    second = s2 - cross - cross.T + (m * count[:, None]).T @ m
-    second = 0.5 * (second + second.T)
-  else:
-    second = jnp.maximum(s2 - 2.0 * m * s1 + count[:, None] * m * m, 0.0)
+    second = second - first[:, :, None] * m[:, None, :]
+    return Statistics(count, first, 0.5 * (second + jnp.swapaxes(second, 1, 2)))
+  if ct == "tied":
+    second = second - first.T @ m
+    return Statistics(count, first, 0.5 * (second + second.T))
+  s1 = first
+  first = s1 - count[:, None] * m
+  second = jnp.maximum(second - 2.0 * m * s1 + count[:, None] * m * m, 0.0)
   return Statistics(count, first, second)
 
 
@@ -384,7 +385,7 @@ def build_gmm(config, data_shape) -> Model:
   # (2^19 floats), in cache on CPU, which measured several times faster than
   # whole batches; the others keep [rows, K] temporaries under 2^22 values.
   per_row, budget = (k * d, 2 ** 19) if ct == "full" else (k, 2 ** 22)
-  chunk_size = int(config.get("chunk_size", 0)) or max(128, budget // per_row)
+  chunk_size = int(config.get("chunk_size", 0)) or max(256, budget // per_row)
   max_precision = 1.0 / math.sqrt(reg_covar)
   gradient = training == "gradient"
   precision_key = "unconstrained_precision_cholesky" if gradient else "precision_cholesky"

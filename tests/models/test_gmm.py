@@ -166,7 +166,7 @@ def test_em_reaches_sklearn_on_digits_pca(covariance_type="full"):
   assert np.all(np.diff(history) >= -1e-5 * np.abs(history[1:]))
 
 
-@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag"])  # spherical: diag's code
 def test_chunked_e_step_equals_the_whole_batch(covariance_type):
   x = blobs(n=1200).astype(np.float32)
   model = build_model(model_config(covariance_type=covariance_type), (4,))
