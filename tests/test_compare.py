@@ -1,11 +1,15 @@
 """A tiny suite end to end: one table, rows per member and kind, reuse on rerun."""
 
 import csv
+import glob
 import json
+import os
 
 import ml_collections
+import pytest
 
-from genlatent import compare
+from genlatent import compare, runs
+from genlatent.models import build_model
 
 
 def _suite():
@@ -50,3 +54,18 @@ def test_tiny_suite_table_and_reuse(tmp_path):
   again = []
   compare.run_suite(_suite(), str(tmp_path), log=again.append)
   assert sum("reused" in line for line in again) == 3
+
+
+SUITES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "configs", "suites", "*.py")))
+
+
+@pytest.mark.parametrize("path", SUITES, ids=os.path.basename)
+def test_every_shipped_suite_resolves_and_builds(path):
+  # A typo in a member's config reference or override surfaces here, not an hour into a run.
+  suite = runs.load_config_ref(path)
+  assert suite.members and len({m.name for m in suite.members}) == len(suite.members)
+  for member in suite.members:
+    config = compare.member_config(suite, member)
+    pca = config.data.get("pca_components", 0)
+    model = build_model(config.model, (pca,) if pca else (28, 28, 1))
+    assert model.log_likelihood is not None
