@@ -18,8 +18,11 @@ STEPS = 10 * 50_000 // 128  # 10 epochs
 
 MEMBERS = [
     ("vae", "configs/vae.py:fashion_mnist", {}),
-    ("iwae_k5", "configs/vae.py:fashion_mnist",
-     {"model": {"objective": "iwae", "num_train_samples": 5}}),
+    # configs/iwae.py brought to the VAE's architecture, batch and optimizer.
+    ("iwae_k5", "configs/iwae.py:fashion_mnist,k=5",
+     {"batch_size": 128,
+      "model": {"latent_dim": 20, "encoder_hidden": (500,), "decoder_hidden": (500,)},
+      "optimizer": {"schedule": "constant", "eps": 1e-8}}),
     ("vamp_vae", "configs/vampprior.py:fashion_mnist", {}),
 ]
 
