@@ -290,30 +290,13 @@ def build_dbm(config, data_shape) -> Model:
     """AIS base model over (v, h2): data base rates for v, uniform for h2."""
     return jnp.concatenate([params["base_visible_bias"], jnp.zeros((h2_size,), jnp.float32)])
 
-  def log_partition(params, key, method, chains):
-    cached = rbm.cached_log_partition(params, method)
-    if cached is not None:
-      return cached[1]["log_z"], cached[0]
-    model = as_rbm(as_dbm(params))
-    if method == "exact":
-      return rbm.exact_log_partition(model), "exact"
-    result = rbm.ais_log_partition(model, base_logits(params), key, chains, schedule)
-    return result.log_z, rbm.ais_label(chains, schedule)
-
-  def elbo_log_partition(params, key):
-    """(log Z, label, exact?) for the elbo: exact when enumerable, else AIS."""
-    for method in ("exact", "ais"):
-      cached = rbm.cached_log_partition(params, method)
-      if cached is not None:
-        return cached[1]["log_z"], cached[0], method == "exact"
-    if z_enumerable:
-      return rbm.exact_log_partition(as_rbm(as_dbm(params))), "exact", True
-    log_z, label = log_partition(params, key, "ais", ais_chains)
-    return log_z, label, False
+  normaliser = rbm.Normaliser(as_rbm=lambda params: as_rbm(as_dbm(params)),
+                              base_logits=base_logits, schedule=schedule,
+                              enumerable=z_enumerable, ais_chains=ais_chains)
 
   def elbo(params, x, key):
     """[B] nats: the mean-field bound minus log Z (a lower bound when log Z is exact)."""
-    log_z, _, _ = elbo_log_partition(params, key)
+    log_z, _, _ = normaliser.for_elbo(params, key)
     return mean_field_bound(as_dbm(params), _flatten(x), mf_steps) - log_z
 
   def importance_log_weights(dbm, v, logits1, key, n):
@@ -332,34 +315,20 @@ def build_dbm(config, data_shape) -> Model:
     dbm = as_dbm(params)
     key_z, key_h = jax.random.split(key)
     if estimator == "exact":
-      log_z, _ = log_partition(params, key_z, "exact", 0)
+      log_z, _ = normaliser.log_partition(params, key_z, "exact", 0)
       return LogLikelihood(exact_unnormalized_log_prob(dbm, v) - log_z, "exact", Kind.EXACT)
     if estimator == "elbo":
-      log_z, label, exact = elbo_log_partition(params, key_z)
+      log_z, label, exact = normaliser.for_elbo(params, key_z)
       return LogLikelihood(mean_field_bound(dbm, v, mf_steps) - log_z,
                            "elbo" if exact else f"elbo+{label}",
                            Kind.LOWER_BOUND if exact else Kind.ESTIMATE)
-    log_z, label = log_partition(params, key_z, "ais", num_samples)
+    log_z, label = normaliser.log_partition(params, key_z, "ais", num_samples)
     logits1, _ = mean_field(dbm, v, mf_steps)
     log_p_star = importance_sampled_log_likelihood(
         functools.partial(importance_log_weights, dbm, v, logits1), key_h, posterior_samples,
         chunk_size)
     return LogLikelihood(log_p_star - log_z, f"{label}+importance-{posterior_samples}",
                          Kind.ESTIMATE)
-
-  def prepare_evaluation(params, key, *, estimator: str, num_samples: int):
-    """log Z once per evaluation: (params with it cached, report)."""
-    params = rbm.without_log_partition(params)
-    model = as_rbm(as_dbm(params))
-    if estimator == "exact" or (estimator == "elbo" and z_enumerable):
-      log_z = jax.jit(rbm.exact_log_partition)(model)
-      return rbm.with_log_partition(params, "exact", log_z), rbm.exact_report(log_z)
-    chains = num_samples if estimator == "ais" else ais_chains
-    result = jax.jit(functools.partial(rbm.ais_log_partition, num_chains=chains,
-                                       schedule=schedule))(model, base_logits(params), key)
-    label = rbm.ais_label(chains, schedule)
-    return (rbm.with_log_partition(params, label, result.log_z, result.stderr),
-            rbm.ais_report(label, result))
 
   def chain_start(params, key, n):
     key_init, key_chain = jax.random.split(key)
@@ -391,4 +360,4 @@ def build_dbm(config, data_shape) -> Model:
   return Model(name="dbm", init=init, update=update, init_state=init_state,
                log_likelihood=log_likelihood, estimators=estimators, elbo=elbo,
                sample=sample, reconstruct=reconstruct,
-               prepare_evaluation=prepare_evaluation, figures=figures)
+               prepare_evaluation=normaliser.prepare_evaluation, figures=figures)

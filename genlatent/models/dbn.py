@@ -198,26 +198,9 @@ def build_dbn(config, data_shape) -> Model:
   def top_base_logits(params):
     return rbm.rate_logits(params["base_rates"][-1])
 
-  def log_partition(params, key, method, num_chains_eval):
-    cached = rbm.cached_log_partition(params, method)
-    if cached is not None:
-      return cached[1]["log_z"], cached[0]
-    top = params["layers"][-1]
-    if method == "exact":
-      return rbm.exact_log_partition(top), "exact"
-    result = rbm.ais_log_partition(top, top_base_logits(params), key, num_chains_eval, schedule)
-    return result.log_z, rbm.ais_label(num_chains_eval, schedule)
-
-  def elbo_log_partition(params, key):
-    """(log Z_top, its label, exact?) for the elbo: exact when enumerable, else AIS."""
-    for method in ("exact", "ais"):
-      cached = rbm.cached_log_partition(params, method)
-      if cached is not None:
-        return cached[1]["log_z"], cached[0], method == "exact"
-    if top_enumerable:
-      return rbm.exact_log_partition(params["layers"][-1]), "exact", True
-    log_z, label = log_partition(params, key, "ais", ais_chains)
-    return log_z, label, False
+  normaliser = rbm.Normaliser(as_rbm=lambda params: params["layers"][-1],
+                              base_logits=top_base_logits, schedule=schedule,
+                              enumerable=top_enumerable, ais_chains=ais_chains)
 
   def elbo(params, x, key, num_samples: int = 1):
     """[B] nats: E_Q[log p*(x, h) − log Q(h | x)] − log Z_top over `num_samples` draws.
@@ -225,7 +208,7 @@ def build_dbn(config, data_shape) -> Model:
     A lower bound on log p(x) when log Z_top is exact; with AIS, an estimate of one.
     """
     key_z, key_h = jax.random.split(key)
-    log_z, _, _ = elbo_log_partition(params, key_z)
+    log_z, _, _ = normaliser.for_elbo(params, key_z)
     log_w = posterior_log_weights(params["layers"], _flatten(x), key_h, num_samples)
     return log_w.mean(axis=0) - log_z
 
@@ -239,15 +222,15 @@ def build_dbn(config, data_shape) -> Model:
     key_z, key_h = jax.random.split(key)
     layers = params["layers"]
     if estimator == "exact":
-      log_z, _ = log_partition(params, key_z, "exact", 0)
+      log_z, _ = normaliser.log_partition(params, key_z, "exact", 0)
       return LogLikelihood(exact_unnormalized_log_prob(layers, v) - log_z, "exact", Kind.EXACT)
     if estimator == "elbo":
-      log_z, label, exact = elbo_log_partition(params, key_z)
+      log_z, label, exact = normaliser.for_elbo(params, key_z)
       log_w = posterior_log_weights(layers, v, key_h, num_samples)
       name = "elbo" if exact else f"elbo+{label}"
       return LogLikelihood(log_w.mean(axis=0) - log_z, name,
                            Kind.LOWER_BOUND if exact else Kind.ESTIMATE)
-    log_z, label = log_partition(params, key_z, "ais", num_samples)
+    log_z, label = normaliser.log_partition(params, key_z, "ais", num_samples)
     if num_layers == 1:
       return LogLikelihood(-rbm.free_energy(layers[0], v) - log_z, label, Kind.ESTIMATE)
     log_p_star = importance_sampled_log_likelihood(
@@ -255,20 +238,6 @@ def build_dbn(config, data_shape) -> Model:
         chunk_size)
     return LogLikelihood(log_p_star - log_z, f"{label}+importance-{posterior_samples}",
                          Kind.ESTIMATE)
-
-  def prepare_evaluation(params, key, *, estimator: str, num_samples: int):
-    """log Z of the top RBM once per evaluation: (params with it cached, report)."""
-    params = rbm.without_log_partition(params)
-    top = params["layers"][-1]
-    if estimator == "exact" or (estimator == "elbo" and top_enumerable):
-      log_z = jax.jit(rbm.exact_log_partition)(top)
-      return rbm.with_log_partition(params, "exact", log_z), rbm.exact_report(log_z)
-    chains = num_samples if estimator == "ais" else ais_chains
-    result = jax.jit(functools.partial(rbm.ais_log_partition, num_chains=chains,
-                                       schedule=schedule))(top, top_base_logits(params), key)
-    label = rbm.ais_label(chains, schedule)
-    return (rbm.with_log_partition(params, label, result.log_z, result.stderr),
-            rbm.ais_report(label, result))
 
   def top_chains(params, key, n):
     key_init, key_chain = jax.random.split(key)
@@ -309,4 +278,4 @@ def build_dbn(config, data_shape) -> Model:
   return Model(name="dbn", init=init, update=update, init_state=init_state,
                log_likelihood=log_likelihood, estimators=estimators, elbo=elbo,
                sample=sample, reconstruct=reconstruct,
-               prepare_evaluation=prepare_evaluation, figures=figures)
+               prepare_evaluation=normaliser.prepare_evaluation, figures=figures)

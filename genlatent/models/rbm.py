@@ -28,6 +28,7 @@ registered as 'rbm' is `build_rbm`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -566,6 +567,67 @@ def exact_report(log_z) -> dict:
   return {"log_partition_estimator": "exact", "log_z": float(log_z), "shared_stderr": 0.0}
 
 
+@dataclasses.dataclass(frozen=True)
+class Normaliser:
+  """log Z of a model whose normaliser is that of an RBM: the RBM itself, a DBN's top
+  RBM, a DBM seen as an RBM over (v, h2) | h1. Exact by enumeration or by AIS, and
+  cached in the params by `prepare_evaluation` so one evaluation runs AIS once.
+
+  Attributes:
+    as_rbm: params -> the RBM params whose partition function is wanted.
+    base_logits: params -> [units] logits of the AIS base model's visible side.
+    schedule: the AIS schedule (see `genlatent.estimators.ais`).
+    enumerable: whether `exact_log_partition` can enumerate `as_rbm(params)`.
+    ais_chains: chains for log Z when an estimator other than 'ais' needs it.
+  """
+  as_rbm: Callable[[dict], dict]
+  base_logits: Callable[[dict], jax.Array]
+  schedule: object
+  enumerable: bool
+  ais_chains: int
+
+  def log_partition(self, params, key, method: str, num_chains: int):
+    """(log Z, label): the cached value when `prepare_evaluation` ran, else computed here."""
+    cached = cached_log_partition(params, method)
+    if cached is not None:
+      return cached[1]["log_z"], cached[0]
+    model = self.as_rbm(params)
+    if method == "exact":
+      return exact_log_partition(model), "exact"
+    result = ais_log_partition(model, self.base_logits(params), key, num_chains, self.schedule)
+    return result.log_z, ais_label(num_chains, self.schedule)
+
+  def for_elbo(self, params, key):
+    """(log Z, label, exact?) for a bound: exact when enumerable, else AIS."""
+    for method in ("exact", "ais"):
+      cached = cached_log_partition(params, method)
+      if cached is not None:
+        return cached[1]["log_z"], cached[0], method == "exact"
+    if self.enumerable:
+      return exact_log_partition(self.as_rbm(params)), "exact", True
+    log_z, label = self.log_partition(params, key, "ais", self.ais_chains)
+    return log_z, label, False
+
+  def prepare_evaluation(self, params, key, *, estimator: str, num_samples: int):
+    """log Z once per evaluation: (params with it cached, report for eval.json).
+
+    'exact' (and 'elbo' when enumerable) enumerates; 'ais' runs `num_samples`
+    chains; any other estimator runs `ais_chains`.
+    """
+    params = without_log_partition(params)
+    model = self.as_rbm(params)
+    if estimator == "exact" or (estimator == "elbo" and self.enumerable):
+      log_z = jax.jit(exact_log_partition)(model)
+      return with_log_partition(params, "exact", log_z), exact_report(log_z)
+    chains = num_samples if estimator == "ais" else self.ais_chains
+    result = jax.jit(functools.partial(ais_log_partition, num_chains=chains,
+                                       schedule=self.schedule))(
+        model, self.base_logits(params), key)
+    label = ais_label(chains, self.schedule)
+    return (with_log_partition(params, label, result.log_z, result.stderr),
+            ais_report(label, result))
+
+
 # ----------------------------------------------------------------------------- the family
 
 
@@ -621,6 +683,10 @@ def build_rbm(config, data_shape) -> Model:
   enumerable = num_hidden <= ais_lib.MAX_ENUMERATION_BITS or (
       visible == "bernoulli" and num_visible <= ais_lib.MAX_ENUMERATION_BITS)
   estimators = ("ais", "exact") if enumerable else ("ais",)
+  normaliser = Normaliser(as_rbm=lambda params: params,
+                          base_logits=lambda params: params["base_visible_bias"],
+                          schedule=schedule, enumerable=enumerable,
+                          ais_chains=0)  # unused: both estimators name their chains
 
   def init(key, x_example):
     del x_example
@@ -691,17 +757,6 @@ def build_rbm(config, data_shape) -> Model:
     return state.replace(step=state.step + 1, params=new_params, opt_state=opt_state,
                          extra=extra), metrics
 
-  def log_partition(params, key, method, num_chains_eval):
-    """(log Z, label): the cached value when `prepare_evaluation` ran, else computed here."""
-    cached = cached_log_partition(params, method)
-    if cached is not None:
-      return cached[1]["log_z"], cached[0]
-    if method == "exact":
-      return exact_log_partition(params), "exact"
-    result = ais_log_partition(params, params["base_visible_bias"], key, num_chains_eval,
-                               schedule)
-    return result.log_z, ais_label(num_chains_eval, schedule)
-
   def log_likelihood(params, x, key, *, estimator: str = "ais",
                      num_samples: int = 100) -> LogLikelihood:
     """Per-example log p(x) = −F(x) − log Z, nats.
@@ -714,7 +769,7 @@ def build_rbm(config, data_shape) -> Model:
     if estimator not in estimators:
       raise ValueError(f"Unknown estimator {estimator!r} for this RBM. Known: "
                        f"{', '.join(estimators)}.")
-    log_z, label = log_partition(params, key, estimator, num_samples)
+    log_z, label = normaliser.log_partition(params, key, estimator, num_samples)
     values = -free_energy(params, to_visible(params, x)) - log_z
     if gaussian:  # the density of x = mean + scale·v
       values = values - jnp.sum(jnp.log(params["data_scale"]))
@@ -722,19 +777,11 @@ def build_rbm(config, data_shape) -> Model:
 
   def prepare_evaluation(params, key, *, estimator: str, num_samples: int):
     """Computes log Z once for an evaluation: (params with it cached, report)."""
-    params = without_log_partition(params)
-    if estimator == "exact":
-      log_z = jax.jit(exact_log_partition)(params)
-      return with_log_partition(params, "exact", log_z), exact_report(log_z)
-    if estimator != "ais":
+    if estimator not in estimators:
       raise ValueError(f"Unknown estimator {estimator!r} for this RBM. Known: "
                        f"{', '.join(estimators)}.")
-    result = jax.jit(functools.partial(ais_log_partition, num_chains=num_samples,
-                                       schedule=schedule))(
-        params, params["base_visible_bias"], key)
-    label = ais_label(num_samples, schedule)
-    return (with_log_partition(params, label, result.log_z, result.stderr),
-            ais_report(label, result))
+    return normaliser.prepare_evaluation(params, key, estimator=estimator,
+                                         num_samples=num_samples)
 
   def sample(params, key, n):
     """[n, *data_shape] E[v | h] after `sample_steps` Gibbs sweeps from the base-rate model."""

@@ -10,17 +10,7 @@ import pytest
 
 from genlatent.estimators import ais
 from genlatent.models import rbm
-
-
-def _random_rbm(seed, num_visible, num_hidden, scale=1.0, gaussian=False):
-  keys = jax.random.split(jax.random.PRNGKey(seed), 4)
-  params = rbm.init_params(keys[0], num_visible, num_hidden, init_scale=scale,
-                           visible="gaussian" if gaussian else "bernoulli")
-  params["visible_bias"] = jax.random.normal(keys[1], (num_visible,))
-  params["hidden_bias"] = jax.random.normal(keys[2], (num_hidden,))
-  if gaussian:
-    params["log_sigma"] = 0.3 * jax.random.normal(keys[3], (num_visible,))
-  return params
+from tests.train.helpers import random_rbm
 
 
 def test_classic_schedule_has_the_published_steps():
@@ -78,7 +68,7 @@ def _padded_batch(models):
 
 
 def _batched_ais(schedule, num_chains=100):
-  models = [_random_rbm(seed, v, h, scale) for v, h, seed, scale in TINY_RBMS]
+  models = [random_rbm(seed, v, h, scale) for v, h, seed, scale in TINY_RBMS]
   stacked, offsets = _padded_batch(models)
   keys = jax.random.split(jax.random.PRNGKey(7), len(models))
   run = jax.jit(jax.vmap(lambda p, k: rbm.ais_log_partition(
@@ -116,13 +106,13 @@ def test_a_short_schedule_reports_a_wider_spread(classic_results):
 
 def test_exact_log_partition_matches_brute_force_on_either_side():
   for v, h, seed, scale in TINY_RBMS[:2]:  # hidden side summed, then visible side
-    params = _random_rbm(seed, v, h, scale)
+    params = random_rbm(seed, v, h, scale)
     assert float(rbm.exact_log_partition(params)) == pytest.approx(
         _brute_force_log_z(params), abs=2e-4)
 
 
 def test_ais_on_a_gaussian_rbm_matches_exact_log_z():
-  params = _random_rbm(3, 6, 8, scale=0.5, gaussian=True)
+  params = random_rbm(3, 6, 8, scale=0.5, gaussian=True)
   exact = float(rbm.exact_log_partition(params))
   result = jax.jit(lambda p, k: rbm.ais_log_partition(p, jnp.zeros((6,)), k, 64, "linear:1000"))(
       params, jax.random.PRNGKey(0))

@@ -15,7 +15,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from configs import gmm as gmm_config
-from genlatent import data, train
+from genlatent import data, runs, train
 from genlatent.core import Kind, mixture
 from genlatent.models import build_model, gmm
 from tests.train.helpers import assert_trees_close
@@ -302,13 +302,7 @@ def smoke_config(**overrides):
   config.progress_bar = False
   config.final_evaluation = False
   config.eval_every = 0
-  for name, value in overrides.items():
-    target = config
-    *path, leaf = name.split(".")
-    for part in path:
-      target = target[part]
-    target[leaf] = value
-  return config
+  return runs.apply_overrides(config, overrides)
 
 
 def test_eight_devices_give_the_same_em_result_as_one_and_the_cli_run_is_complete(tmp_path):

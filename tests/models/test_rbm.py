@@ -13,18 +13,7 @@ import pytest
 from configs import rbm as rbm_config
 from genlatent import train
 from genlatent.models import rbm
-from tests.train.helpers import assert_trees_close
-
-
-def _random_rbm(seed, num_visible, num_hidden, gaussian=False):
-  keys = jax.random.split(jax.random.PRNGKey(seed), 4)
-  params = rbm.init_params(keys[0], num_visible, num_hidden, init_scale=1.0,
-                           visible="gaussian" if gaussian else "bernoulli")
-  params["visible_bias"] = jax.random.normal(keys[1], (num_visible,))
-  params["hidden_bias"] = jax.random.normal(keys[2], (num_hidden,))
-  if gaussian:
-    params["log_sigma"] = 0.3 * jax.random.normal(keys[3], (num_visible,))
-  return params
+from tests.train.helpers import assert_trees_close, random_rbm
 
 
 def _states(n):
@@ -39,7 +28,7 @@ def _exact_probs(params):
 
 
 def test_free_energy_and_conditionals_match_enumeration():
-  params = _random_rbm(0, 4, 3)
+  params = random_rbm(0, 4, 3)
   vs, hs = _states(4), _states(3)
   # E[v, h] for every pair: [16, 8].
   e = np.stack([np.asarray(rbm.energy(params, vs, np.tile(h, (16, 1)))) for h in hs], axis=1)
@@ -55,7 +44,7 @@ def test_free_energy_and_conditionals_match_enumeration():
 
 
 def test_gaussian_rbm_against_numerical_integration():
-  params = _random_rbm(1, 2, 3, gaussian=True)
+  params = random_rbm(1, 2, 3, gaussian=True)
   hs = _states(3)
   grid = np.linspace(-12.0, 12.0, 801, dtype=np.float32)
   step = float(grid[1] - grid[0])
@@ -75,7 +64,7 @@ def test_gaussian_rbm_against_numerical_integration():
 
 
 def test_gibbs_chains_reach_the_exact_distribution():
-  params = _random_rbm(2, 5, 4)
+  params = random_rbm(2, 5, 4)
   exact = _exact_probs(params)
   start = jnp.zeros((20000, 5))
   final, _ = jax.jit(rbm.gibbs_chain, static_argnums=3)(params, start, jax.random.PRNGKey(0), 50)
@@ -90,7 +79,7 @@ def test_gibbs_chains_reach_the_exact_distribution():
 
 
 def test_pcd_gradient_at_equilibrium_is_the_exact_gradient():
-  params = _random_rbm(3, 5, 3)
+  params = random_rbm(3, 5, 3)
   vs = _states(5)
   exact = _exact_probs(params)
   data = jnp.asarray(vs[[1, 6, 7, 20, 31, 12]])
@@ -110,7 +99,7 @@ def test_pcd_gradient_at_equilibrium_is_the_exact_gradient():
 
 
 def test_pseudo_likelihood_flips_one_unit():
-  params = _random_rbm(4, 30, 7)
+  params = random_rbm(4, 30, 7)
   v = (jax.random.uniform(jax.random.PRNGKey(1), (5, 30)) < 0.5).astype(jnp.float32)
   key, index = jax.random.PRNGKey(2), jnp.arange(5)
   got = rbm.pseudo_log_likelihood(params, v, key, index)

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 
 from configs import vae as vae_config
-from genlatent import train
+from genlatent import runs, train
 
 
 def smoke_config(**overrides):
@@ -12,13 +12,7 @@ def smoke_config(**overrides):
   config.final_evaluation = False
   config.eval_every = 0
   config.data.validation_size = 197  # 1240 train rows: divisible by 8 devices and 40
-  for name, value in overrides.items():
-    target = config
-    *path, leaf = name.split(".")
-    for part in path:
-      target = target[part]
-    target[leaf] = value
-  return config
+  return runs.apply_overrides(config, overrides)
 
 
 def params_of(workdir):
@@ -32,3 +26,16 @@ def assert_trees_close(a, b, atol):
   assert len(leaves_a) == len(leaves_b)
   for x, y in zip(leaves_a, leaves_b):
     np.testing.assert_allclose(x, y, atol=atol, rtol=0)
+
+
+def random_rbm(seed, num_visible, num_hidden, scale=1.0, gaussian=False):
+  """RBM params with weights of std `scale` and standard-normal biases (and log σ)."""
+  from genlatent.models import rbm  # pylint: disable=g-import-not-at-top
+  keys = jax.random.split(jax.random.PRNGKey(seed), 4)
+  params = rbm.init_params(keys[0], num_visible, num_hidden, init_scale=scale,
+                           visible="gaussian" if gaussian else "bernoulli")
+  params["visible_bias"] = jax.random.normal(keys[1], (num_visible,))
+  params["hidden_bias"] = jax.random.normal(keys[2], (num_hidden,))
+  if gaussian:
+    params["log_sigma"] = 0.3 * jax.random.normal(keys[3], (num_visible,))
+  return params
