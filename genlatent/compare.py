@@ -23,7 +23,8 @@ from genlatent.core import Kind
 
 KIND_ORDER = [k.value for k in Kind]
 COLUMNS = ("member", "family", "config", "binarization", "num_params", "train_seconds",
-           "estimator", "kind", "mean_nats", "stderr_nats", "count", "bits_per_dim")
+           "estimator", "kind", "mean_nats", "stderr_nats", "count", "bits_per_dim",
+           "paired_best", "paired_delta_nats", "paired_delta_stderr")
 
 
 @dataclasses.dataclass
@@ -40,6 +41,19 @@ class Row:
   stderr_nats: float
   count: int
   bits_per_dim: float | None
+  # This row minus the best row of its kind on the same examples (`paired_best`),
+  # mean ± stderr of the per-example differences (see `add_paired_differences`).
+  paired_best: str | None = None
+  paired_delta_nats: float | None = None
+  paired_delta_stderr: float | None = None
+  # [count] per-example nats where the run kept them; stderr of a term shared by
+  # every example (AIS's log Z). Neither is written to the results files.
+  values: np.ndarray | None = dataclasses.field(default=None, repr=False)
+  shared_stderr: float = 0.0
+
+  def record(self) -> dict:
+    """The row as written to results.csv / results.json."""
+    return {c: getattr(self, c) for c in COLUMNS}
 
   def text(self) -> str:
     return f"{self.mean_nats:.2f} ± {self.stderr_nats:.2f} nats ({self.estimator}, {self.kind})"
@@ -49,11 +63,38 @@ def rows_from_eval(member: str, config_ref: str, workdir: str, split: str = "tes
   """The rows of one run's eval.json (every estimator it reported)."""
   with open(os.path.join(workdir, "eval.json"), encoding="utf-8") as f:
     report = json.load(f)
+  from genlatent.train import evaluation
   return [Row(member, report.get("model", "?"), config_ref, report.get("binarization", "?"),
               int(report.get("num_params", 0)), float(report.get("train_seconds", 0.0)),
               r["estimator"], r["kind"], r["mean_nats"], r["stderr_nats"], r["count"],
-              r.get("bits_per_dim"))
+              r.get("bits_per_dim"), values=evaluation.load_eval_values(workdir, r),
+              shared_stderr=float((r.get("details") or {}).get("shared_stderr", 0.0)))
           for r in report["splits"][split]]
+
+
+def add_paired_differences(rows: list[Row]) -> list[Row]:
+  """Fills each row's paired difference to the best row of its kind, in place.
+
+  Rows are paired only on the same examples: within one kind, among the rows
+  with per-example values of the same binarization and count (a GMM on grey
+  levels is not paired with binary models). The others keep None; the best
+  row's own entry is 0 ± 0.
+  """
+  from genlatent.core import paired_difference
+  groups = {}
+  for r in rows:
+    if r.values is not None:
+      groups.setdefault((r.kind, r.binarization, r.count), []).append(r)
+  for group in groups.values():
+    if len(group) < 2:
+      continue
+    best = max(group, key=lambda r: r.mean_nats)
+    for r in group:
+      delta, stderr = ((0.0, 0.0) if r is best else paired_difference(
+          r.values, best.values, r.shared_stderr, best.shared_stderr))
+      r.paired_best = f"{best.member}/{best.estimator}"
+      r.paired_delta_nats, r.paired_delta_stderr = delta, stderr
+  return rows
 
 
 def parzen_row(member: str, config_ref: str, workdir: str, num_samples: int, key,
@@ -73,7 +114,7 @@ def parzen_row(member: str, config_ref: str, workdir: str, num_samples: int, key
   row = Row(member, config.model.name, config_ref, config.data.binarization,
             base.num_params if base else 0, base.train_seconds if base else 0.0,
             summary.estimator, summary.kind.value, summary.mean, summary.stderr, summary.count,
-            None)
+            None, values=summary.values)
   return row, images
 
 
@@ -87,18 +128,25 @@ def markdown_table(rows: list[Row], title: str) -> str:
   lines = [f"# {title}", "",
            "Test-set log p(x) in nats per example, mean ± standard error over test examples.",
            "Rows are ranked only within a kind; numbers of different kinds are not comparable.",
+           "Δ vs best: this row minus the kind's best row, mean ± stderr of the per-example",
+           "differences on the same test examples (paired: much tighter than the two error",
+           "bars combined); – where a run kept no per-example values or no other row shares",
+           "its kind, binarization and test examples.",
            "Parzen estimates are weak and biased (see genlatent/estimators/parzen.py).", ""]
   for kind in KIND_ORDER + sorted({r.kind for r in rows} - set(KIND_ORDER)):
     group = [r for r in rows if r.kind == kind]
     if not group:
       continue
     lines += [f"## {kind}", "",
-              "| member | family | estimator | log p(x) (nats) | bits/dim | params | train s | data |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| member | family | estimator | log p(x) (nats) | Δ vs best, paired | bits/dim "
+              "| params | train s | data |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in group:
       bpd = f"{r.bits_per_dim:.4f}" if r.bits_per_dim is not None else "–"
+      delta = (f"{r.paired_delta_nats:+.2f} ± {r.paired_delta_stderr:.2f}"
+               if r.paired_delta_nats is not None else "–")
       lines.append(f"| {r.member} | {r.family} | {r.estimator} | "
-                   f"{r.mean_nats:.2f} ± {r.stderr_nats:.2f} ({r.kind}) | {bpd} | "
+                   f"{r.mean_nats:.2f} ± {r.stderr_nats:.2f} ({r.kind}) | {delta} | {bpd} | "
                    f"{r.num_params:,} | {r.train_seconds:.0f} | {r.binarization} |")
     lines.append("")
   return "\n".join(lines)
@@ -106,7 +154,7 @@ def markdown_table(rows: list[Row], title: str) -> str:
 
 def write_results(rows: list[Row], out_dir: str, title: str) -> list[str]:
   """results.md, results.csv and results.json in `out_dir`."""
-  rows = sort_rows(rows)
+  rows = sort_rows(add_paired_differences(rows))
   paths = [os.path.join(out_dir, f"results.{ext}") for ext in ("md", "csv", "json")]
   with open(paths[0], "w", encoding="utf-8") as f:
     f.write(markdown_table(rows, title))
@@ -114,9 +162,9 @@ def write_results(rows: list[Row], out_dir: str, title: str) -> list[str]:
     writer = csv.DictWriter(f, fieldnames=COLUMNS)
     writer.writeheader()
     for r in rows:
-      writer.writerow(dataclasses.asdict(r))
+      writer.writerow(r.record())
   with open(paths[2], "w", encoding="utf-8") as f:
-    json.dump([dataclasses.asdict(r) for r in rows], f, indent=2)
+    json.dump([r.record() for r in rows], f, indent=2)
   return paths
 
 

@@ -6,6 +6,7 @@ import json
 import os
 
 import ml_collections
+import numpy as np
 import pytest
 
 from genlatent import compare, runs
@@ -50,6 +51,19 @@ def test_tiny_suite_table_and_reuse(tmp_path):
   assert "## exact" in markdown and "## parzen estimate" in markdown
   assert (tmp_path / "samples_panel.png").stat().st_size > 0
   assert all(r.num_params > 0 for r in rows)
+  # Paired differences: to the best of each kind, on the same test examples.
+  for kind in {r.kind for r in rows}:
+    group = [r for r in rows if r.kind == kind and r.binarization == "static"]
+    if len(group) < 2:
+      continue
+    best = max(group, key=lambda r: r.mean_nats)
+    assert best.paired_delta_nats == 0.0 and best.paired_delta_stderr == 0.0
+    for r in group:
+      assert r.paired_best == f"{best.member}/{best.estimator}"
+      np.testing.assert_allclose(r.paired_delta_nats, r.mean_nats - best.mean_nats, atol=1e-6)
+      if r is not best:
+        assert 0.0 < r.paired_delta_stderr < float("inf")
+  assert "Δ vs best, paired" in markdown and "paired_delta_nats" in table[0]
   # Rerunning reuses every finished member.
   again = []
   compare.run_suite(_suite(), str(tmp_path), log=again.append)

@@ -57,6 +57,9 @@ class Summary:
   kind: Kind
   # Estimator-specific extras for eval.json (e.g. AIS's log Z and its spread).
   details: dict | None = dataclasses.field(default=None, compare=False)
+  # [count] per-example nats, kept so two models scored on the same examples can
+  # be compared pairwise (see `paired_difference`); not part of `to_dict`.
+  values: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
 
   def bits_per_dim(self, num_dims: int) -> float:
     """-mean log p(x) in bits per dimension."""
@@ -85,7 +88,30 @@ def summarize(values, estimator: str, kind: Kind) -> Summary:
   if v.size == 0:
     raise ValueError("Cannot summarize an empty set of log-likelihoods.")
   stderr = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
-  return Summary(float(v.mean()), stderr, int(v.size), estimator, Kind(kind))
+  return Summary(float(v.mean()), stderr, int(v.size), estimator, Kind(kind), values=v)
+
+
+def paired_difference(a, b, shared_stderr_a: float = 0.0,
+                      shared_stderr_b: float = 0.0) -> tuple[float, float]:
+  """Mean and standard error of a − b, per example, for two models on the same examples.
+
+  Far tighter than the two stderrs combined when the models agree on which
+  examples are hard, which is the usual case: the question "is A better than
+  B" is answered by this, not by overlapping error bars.
+
+  Args:
+    a, b: [N] per-example nats of two models on the same N examples, same order.
+    shared_stderr_a, shared_stderr_b: stderr of a term common to every example
+      of a model (AIS's log Z), independent across models: added in quadrature.
+  Returns:
+    (mean of a − b, its standard error), nats per example.
+  """
+  a, b = (np.asarray(v, np.float64).reshape(-1) for v in (a, b))
+  if a.shape != b.shape:
+    raise ValueError(f"Paired values need the same examples: {a.size} vs {b.size}.")
+  d = a - b
+  stderr = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
+  return float(d.mean()), math.hypot(stderr, shared_stderr_a, shared_stderr_b)
 
 
 def concatenate(parts: list[LogLikelihood]) -> LogLikelihood:

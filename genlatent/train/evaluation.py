@@ -15,6 +15,8 @@ import numpy as np
 from genlatent import data as data_lib
 from genlatent.core import Kind, Model, Summary, summarize
 
+VALUES_FILE = "eval_values.npz"  # beside eval.json: each entry's per-example nats
+
 
 def parse_estimators(spec: str) -> list[tuple[str, int]]:
   """'elbo:100,importance:1000' -> [('elbo', 100), ('importance', 1000)]."""
@@ -143,15 +145,32 @@ def write_eval_json(workdir: str, results: dict[str, list[Summary]], *, step: in
   density on continuous data it would not be comparable.
   """
   payload = {"step": int(step), **(extra or {}), "splits": {}}
+  values = {}
   for split, summaries in results.items():
-    payload["splits"][split] = [
-        dict(s.to_dict(),
-             bits_per_dim=(s.bits_per_dim(num_dims)
-                           if discrete and s.kind != Kind.PARZEN else None),
-             text=str(s))
-        for s in summaries]
+    payload["splits"][split] = []
+    for i, s in enumerate(summaries):
+      entry = dict(s.to_dict(),
+                   bits_per_dim=(s.bits_per_dim(num_dims)
+                                 if discrete and s.kind != Kind.PARZEN else None),
+                   text=str(s))
+      if s.values is not None:
+        entry["values_key"] = f"{split}.{i}"
+        values[entry["values_key"]] = s.values
+      payload["splits"][split].append(entry)
   path = os.path.join(workdir, "eval.json")
   if jax.process_index() == 0:
+    if values:  # per-example nats, in split order, for paired comparisons across runs
+      np.savez_compressed(os.path.join(workdir, VALUES_FILE), **values)
     with open(path, "w", encoding="utf-8") as f:
       json.dump(payload, f, indent=2)
   return path
+
+
+def load_eval_values(workdir: str, entry: dict) -> np.ndarray | None:
+  """[N] per-example nats of one eval.json entry, or None where they were not kept."""
+  path = os.path.join(workdir, VALUES_FILE)
+  key = entry.get("values_key")
+  if key is None or not os.path.exists(path):
+    return None
+  with np.load(path) as values:
+    return values[key] if key in values else None

@@ -54,3 +54,21 @@ def test_log_mean_exp_does_not_overflow():
   log_w = jnp.array([1000.0, 1000.0, -1000.0, 990.0])
   expected = 1000.0 + np.log((2 + np.exp(-10.0)) / 4)
   np.testing.assert_allclose(maths.log_mean_exp(log_w), expected, rtol=1e-6)
+
+
+def test_paired_difference_is_tighter_than_the_two_error_bars_and_exact_in_the_mean():
+  from genlatent.core import paired_difference, summarize
+  rs = np.random.RandomState(0)
+  hardness = rs.randn(2000) * 10.0          # shared across the two models
+  a = hardness + rs.randn(2000) * 0.5
+  b = hardness - 0.3 + rs.randn(2000) * 0.5
+  delta, stderr = paired_difference(a, b)
+  np.testing.assert_allclose(delta, a.mean() - b.mean(), rtol=1e-12)
+  np.testing.assert_allclose(stderr, np.std(a - b, ddof=1) / np.sqrt(2000), rtol=1e-12)
+  unpaired = np.hypot(summarize(a, "x", "estimate").stderr, summarize(b, "x", "estimate").stderr)
+  assert stderr < unpaired / 10
+  assert abs(delta - 0.3) < 3 * stderr        # the true difference, within 3σ
+  # A shared term (AIS log Z) adds in quadrature; different examples are refused.
+  np.testing.assert_allclose(paired_difference(a, b, 0.3, 0.4)[1], np.hypot(stderr, 0.5))
+  with pytest.raises(ValueError, match="same examples"):
+    paired_difference(a, b[:-1])
