@@ -190,6 +190,26 @@ def sample_panel(samples: dict[str, np.ndarray], path: str) -> str:
   return path
 
 
+def suite_config(title: str, data: dict, members, *, parzen_samples: int,
+                 seed: int = 0) -> ml_collections.ConfigDict:
+  """A suite as plain data, for `configs/suites/*.py`.
+
+  Args:
+    title: the heading of results.md.
+    data: config.data fields every member shares (split, binarization, seed).
+    members: (name, config reference, overrides dict) triples.
+    parzen_samples: samples per member for the shared Parzen row (0: none).
+  """
+  suite = ml_collections.ConfigDict()
+  suite.title = title
+  suite.seed = seed
+  suite.data = ml_collections.ConfigDict(data)
+  suite.parzen = ml_collections.ConfigDict(dict(num_samples=parzen_samples))
+  suite.members = [ml_collections.ConfigDict(dict(name=n, config=c, overrides=o))
+                   for n, c, o in members]
+  return suite
+
+
 def member_config(suite, member):
   """A member's config: its own reference, the suite's shared data and seed, its overrides."""
   config = runs.load_config_ref(member.config)

@@ -5,7 +5,6 @@ import glob
 import json
 import os
 
-import ml_collections
 import numpy as np
 import pytest
 
@@ -14,18 +13,13 @@ from genlatent.models import build_model
 
 
 def _suite():
-  suite = ml_collections.ConfigDict()
-  suite.title = "tiny"
-  suite.seed = 0
-  suite.data = ml_collections.ConfigDict(dict(source="digits", validation_size=197,
-                                               binarization="static", threshold=0.5, seed=0))
-  suite.parzen = ml_collections.ConfigDict(dict(num_samples=200))
-  suite.members = [ml_collections.ConfigDict(dict(name=n, config=c, overrides=o)) for n, c, o in (
-      ("gmm", "configs/gmm.py:smoke", {"data": {"binarization": "none"}}),
-      ("rbm_pcd", "configs/rbm.py:smoke,pcd", {}),
-      ("vae", "configs/vae.py:smoke", {"eval": {"estimators": "elbo:2,importance:10"}}),
-  )]
-  return suite
+  return compare.suite_config(
+      "tiny", dict(source="digits", validation_size=197, binarization="static", threshold=0.5,
+                   seed=0),
+      [("gmm", "configs/gmm.py:smoke", {"data": {"binarization": "none"}}),
+       ("rbm_pcd", "configs/rbm.py:smoke,pcd", {}),
+       ("vae", "configs/vae.py:smoke", {"eval": {"estimators": "elbo:2,importance:10"}})],
+      parzen_samples=200)
 
 
 def test_tiny_suite_table_and_reuse(tmp_path):

@@ -7,7 +7,7 @@ The GMM models the grey levels (binarization none): its density is on continuous
 pixels and its row says so; every other member sees the same static binarization.
 """
 
-import ml_collections
+from genlatent import compare
 
 MEMBERS = [
     # name, config reference, overrides beyond the shared data and seed
@@ -27,15 +27,10 @@ MEMBERS = [
 
 def get_config(arg: str = "digits"):
   variant = "smoke" if arg == "smoke" else "digits"
-  suite = ml_collections.ConfigDict()
-  suite.title = f"genlatent families on digits ({variant})"
-  suite.seed = 0
   # 197 validation images leave 1240 for training: full-batch EM then splits evenly
   # over 1, 2, 4 or 8 devices.
-  suite.data = ml_collections.ConfigDict(dict(
-      source="digits", validation_size=197, binarization="static", threshold=0.5, seed=0))
-  suite.parzen = ml_collections.ConfigDict(dict(num_samples=10_000 if variant == "digits" else 500))
-  suite.members = [ml_collections.ConfigDict(dict(name=name, config=ref.format(v=variant),
-                                                  overrides=overrides))
-                   for name, ref, overrides in MEMBERS]
-  return suite
+  return compare.suite_config(
+      f"genlatent families on digits ({variant})",
+      dict(source="digits", validation_size=197, binarization="static", threshold=0.5, seed=0),
+      [(name, ref.format(v=variant), overrides) for name, ref, overrides in MEMBERS],
+      parzen_samples=10_000 if variant == "digits" else 500)

@@ -8,7 +8,7 @@ AIS and importance sampling use the full test set. Parzen: 10,000 samples, bandw
 validation split.
 """
 
-import ml_collections
+from genlatent import compare
 
 MEMBERS = [
     ("gmm", "configs/gmm.py:fashion_mnist", {"data": {"binarization": "none"}}),
@@ -27,13 +27,8 @@ MEMBERS = [
 
 def get_config(arg: str = ""):
   del arg
-  suite = ml_collections.ConfigDict()
-  suite.title = "genlatent families on Fashion-MNIST (static binarization)"
-  suite.seed = 0
-  suite.data = ml_collections.ConfigDict(dict(
-      source="idx:/usr/share/datasets/fashion-mnist", validation_size=10000,
-      binarization="static", threshold=0.5, seed=0))
-  suite.parzen = ml_collections.ConfigDict(dict(num_samples=10_000))
-  suite.members = [ml_collections.ConfigDict(dict(name=n, config=c, overrides=o))
-                   for n, c, o in MEMBERS]
-  return suite
+  return compare.suite_config(
+      "genlatent families on Fashion-MNIST (static binarization)",
+      dict(source="idx:/usr/share/datasets/fashion-mnist", validation_size=10000,
+           binarization="static", threshold=0.5, seed=0),
+      MEMBERS, parzen_samples=10_000)

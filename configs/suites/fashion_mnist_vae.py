@@ -12,7 +12,7 @@ above the VAE's (Burda et al. 2016; Tomczak & Welling 2018), and IWAE's ELBO
 below the VAE's (it does not train the ELBO).
 """
 
-import ml_collections
+from genlatent import compare
 
 STEPS = 10 * 50_000 // 128  # 10 epochs
 
@@ -29,16 +29,11 @@ MEMBERS = [
 
 def get_config(arg: str = ""):
   del arg
-  suite = ml_collections.ConfigDict()
-  suite.title = "VAE, IWAE (k=5) and VampPrior on Fashion-MNIST (static binarization, 10 epochs)"
-  suite.seed = 0
-  suite.data = ml_collections.ConfigDict(dict(
-      source="idx:/usr/share/datasets/fashion-mnist", validation_size=10000,
-      binarization="static", threshold=0.5, seed=0))
-  suite.parzen = ml_collections.ConfigDict(dict(num_samples=0))  # likelihoods only
   shared = {"num_steps": STEPS, "eval_every": STEPS, "checkpoint_every": STEPS,
             "eval": {"estimators": "elbo:100,importance:1000"}}
-  suite.members = [
-      ml_collections.ConfigDict(dict(name=n, config=c, overrides={**shared, **o}))
-      for n, c, o in MEMBERS]
-  return suite
+  return compare.suite_config(
+      "VAE, IWAE (k=5) and VampPrior on Fashion-MNIST (static binarization, 10 epochs)",
+      dict(source="idx:/usr/share/datasets/fashion-mnist", validation_size=10000,
+           binarization="static", threshold=0.5, seed=0),
+      [(n, c, {**shared, **o}) for n, c, o in MEMBERS],
+      parzen_samples=0)  # likelihoods only

@@ -15,7 +15,7 @@ Each member's config docstring gives its own command and the number it should re
 These are days of CPU time: run them on an accelerator (README, "Parallelism").
 """
 
-import ml_collections
+from genlatent import compare
 
 MEMBERS = [
     ("iwae_1layer_k50", "configs/iwae.py:mnist,1layer,k=50,paper"),
@@ -30,13 +30,7 @@ MEMBERS = [
 
 def get_config(arg: str = ""):
   del arg
-  suite = ml_collections.ConfigDict()
-  suite.title = "Published MNIST protocols"
-  suite.seed = 0
   # The members keep their own data settings (each paper's binarization); only the
   # split seed is shared.
-  suite.data = ml_collections.ConfigDict(dict(seed=0))
-  suite.parzen = ml_collections.ConfigDict(dict(num_samples=10_000))
-  suite.members = [ml_collections.ConfigDict(dict(name=n, config=c, overrides={}))
-                   for n, c in MEMBERS]
-  return suite
+  return compare.suite_config("Published MNIST protocols", dict(seed=0),
+                              [(n, c, {}) for n, c in MEMBERS], parzen_samples=10_000)
