@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 
 from genlatent import runs
-from genlatent.core import Kind
+from genlatent.core import Kind, paired_difference
 
 KIND_ORDER = [k.value for k in Kind]
 COLUMNS = ("member", "family", "config", "binarization", "num_params", "train_seconds",
@@ -64,10 +64,11 @@ def rows_from_eval(member: str, config_ref: str, workdir: str, split: str = "tes
   with open(os.path.join(workdir, "eval.json"), encoding="utf-8") as f:
     report = json.load(f)
   from genlatent.train import evaluation
+  values = evaluation.load_eval_values(workdir)
   return [Row(member, report.get("model", "?"), config_ref, report.get("binarization", "?"),
               int(report.get("num_params", 0)), float(report.get("train_seconds", 0.0)),
               r["estimator"], r["kind"], r["mean_nats"], r["stderr_nats"], r["count"],
-              r.get("bits_per_dim"), values=evaluation.load_eval_values(workdir, r),
+              r.get("bits_per_dim"), values=values.get(r.get("values_key")),
               shared_stderr=float((r.get("details") or {}).get("shared_stderr", 0.0)))
           for r in report["splits"][split]]
 
@@ -80,7 +81,6 @@ def add_paired_differences(rows: list[Row]) -> list[Row]:
   levels is not paired with binary models). The others keep None; the best
   row's own entry is 0 ± 0.
   """
-  from genlatent.core import paired_difference
   groups = {}
   for r in rows:
     if r.values is not None:

@@ -87,8 +87,14 @@ def summarize(values, estimator: str, kind: Kind) -> Summary:
   v = np.asarray(values, dtype=np.float64).reshape(-1)
   if v.size == 0:
     raise ValueError("Cannot summarize an empty set of log-likelihoods.")
+  mean, stderr = _mean_and_stderr(v)
+  return Summary(mean, stderr, int(v.size), estimator, Kind(kind), values=v)
+
+
+def _mean_and_stderr(v: np.ndarray) -> tuple[float, float]:
+  """Mean of [N] float64 values and its standard error (NaN for one value)."""
   stderr = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
-  return Summary(float(v.mean()), stderr, int(v.size), estimator, Kind(kind), values=v)
+  return float(v.mean()), stderr
 
 
 def paired_difference(a, b, shared_stderr_a: float = 0.0,
@@ -109,9 +115,8 @@ def paired_difference(a, b, shared_stderr_a: float = 0.0,
   a, b = (np.asarray(v, np.float64).reshape(-1) for v in (a, b))
   if a.shape != b.shape:
     raise ValueError(f"Paired values need the same examples: {a.size} vs {b.size}.")
-  d = a - b
-  stderr = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
-  return float(d.mean()), math.hypot(stderr, shared_stderr_a, shared_stderr_b)
+  mean, stderr = _mean_and_stderr(a - b)
+  return mean, math.hypot(stderr, shared_stderr_a, shared_stderr_b)
 
 
 def concatenate(parts: list[LogLikelihood]) -> LogLikelihood:

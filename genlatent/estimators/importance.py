@@ -12,6 +12,14 @@ import jax.numpy as jnp
 AUTO_ROWS_PER_CHUNK = 2048
 
 
+def samples_per_chunk(chunk_size: int, batch: int, num_samples: int) -> int:
+  """Samples drawn at once for `batch` examples: `chunk_size`, or with 0 about
+  2048 / batch, so one chunk is ~2048 decoder rows (samples × examples), the size
+  that keeps the decoder's matmuls efficient on CPU without memory growing with
+  k; never more than `num_samples`."""
+  return min(chunk_size or max(1, AUTO_ROWS_PER_CHUNK // batch), num_samples)
+
+
 def importance_sampled_log_likelihood(
     log_weights_fn: Callable[[jax.Array, int], jax.Array],
     key: jax.Array,
@@ -37,11 +45,7 @@ def importance_sampled_log_likelihood(
   if num_samples < 1:
     raise ValueError(f"num_samples must be ≥ 1, got {num_samples}.")
   batch = jax.eval_shape(lambda k: log_weights_fn(k, 1), key).shape[1]
-  if not chunk_size:
-    # Auto: about 2048 decoder rows (samples × examples) per chunk, the size that
-    # keeps the decoder's matmuls efficient on CPU without growing memory with k.
-    chunk_size = max(1, AUTO_ROWS_PER_CHUNK // batch)
-  chunk = min(chunk_size, num_samples)
+  chunk = samples_per_chunk(chunk_size, batch, num_samples)
   num_chunks = math.ceil(num_samples / chunk)
 
   def body(carry, c):

@@ -306,7 +306,7 @@ def build_aae_parts(config, data_shape) -> AAEParts:
     if prior.sample_with_components is None:
       raise ValueError(f"The label-regularised AAE needs a prior made of components "
                        f"(`sample_with_components`); {config.get('prior')!r} has none. "
-                       "Use prior='swiss_roll', or a mixture prior that sets it.")
+                       "Use prior='swiss_roll' or 'mog'.")
     components = prior_config.get("num_components", None) if prior_config else None
     if components is not None and int(components) != num_classes:
       raise ValueError(f"The label-regularised AAE maps each of num_classes={num_classes} "

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from genlatent import nets
 from genlatent.core import MODELS, Kind, LogLikelihood, Model
 from genlatent.core import maths, rng
-from genlatent.estimators import importance_sampled_log_likelihood
+from genlatent.estimators import importance, importance_sampled_log_likelihood
 from genlatent.nets.likelihoods import build_likelihood
 from genlatent.priors import PriorContext, build_prior
 
@@ -168,7 +168,7 @@ def build_vae(config, data_shape) -> Model:
     grow with `num_samples`.
     """
     batch = x.shape[0]
-    chunk = min(num_samples, chunk_size or max(1, 2048 // batch))
+    chunk = importance.samples_per_chunk(chunk_size, batch, num_samples)
     num_chunks = -(-num_samples // chunk)
 
     def body(total, c):

@@ -166,11 +166,10 @@ def write_eval_json(workdir: str, results: dict[str, list[Summary]], *, step: in
   return path
 
 
-def load_eval_values(workdir: str, entry: dict) -> np.ndarray | None:
-  """[N] per-example nats of one eval.json entry, or None where they were not kept."""
+def load_eval_values(workdir: str) -> dict[str, np.ndarray]:
+  """{values_key: [N] per-example nats} written beside eval.json ({} where none were kept)."""
   path = os.path.join(workdir, VALUES_FILE)
-  key = entry.get("values_key")
-  if key is None or not os.path.exists(path):
-    return None
+  if not os.path.exists(path):
+    return {}
   with np.load(path) as values:
-    return values[key] if key in values else None
+    return {key: values[key] for key in values.files}

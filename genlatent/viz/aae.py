@@ -183,11 +183,8 @@ def write_figures(parts, params, key: jax.Array, workdir: str, dataset=None, *,
   if style.shape[1] == 2:
     points, prior_points = style, draws
     extent = plot_extent(points, prior_points)
-    try:
-      log_prob = jax.jit(lambda z: prior.log_prob(prior_params, z))
-      log_density = log_density_grid(log_prob, extent)
-    except (NotImplementedError, ValueError):  # a sample-only prior: show its draws
-      log_density = None
+    # Every prior has a log_prob (priors/base.py), so 2-D codes are drawn over its density.
+    log_density = log_density_grid(jax.jit(lambda z: prior.log_prob(prior_params, z)), extent)
   else:
     from sklearn.decomposition import PCA  # pylint: disable=import-outside-toplevel
     pca = PCA(n_components=2).fit(style)
