@@ -55,7 +55,6 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
       prior="standard_normal", prior_config=ml_collections.ConfigDict(),
       num_classes=10, label_fraction=1.0, label_seed=0,
       proposal_scale=0.0, proposal_draws=32, proposal_validation_examples=200, chunk_size=250,
-      parzen_sigma=0.0, parzen_validation_examples=0, parzen_batch_size=500,
       optimizers=ml_collections.ConfigDict(dict(
           reconstruction=_adam(1e-3),
           # Adversarial phases at the reconstruction's rate: at 2e-4 the discriminator

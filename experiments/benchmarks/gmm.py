@@ -116,7 +116,7 @@ class Genlatent:
     jax.block_until_ready(metrics)
 
   def score(self) -> float:
-    ll = jax.jit(lambda p, x: self.model.log_likelihood(p, x).values.mean())
+    ll = jax.jit(lambda p, x: self.model.densities.log_prob(p, x).mean())
     return float(ll(self.state.params, self.x))
 
 

@@ -8,7 +8,8 @@
 The model is the 784-500-20 MLP VAE (tanh, Bernoulli decoder, standard normal
 prior), built through `genlatent.models.build_model`, at its random init (the
 throughput of a forward pass does not depend on the weights). The estimate is
-`model.log_likelihood(params, x, key, estimator='importance', num_samples=k)`,
+`genlatent.estimators.log_likelihood(model, params, x, key, estimator='importance',
+num_samples=k)`,
 run over the data through `genlatent.train.evaluation.map_split`, the loop that
 `evaluate_split` runs: padded batches of `--batch_size`, one jit-compiled call per
 batch, results back on the host. Inside a call the k samples are drawn
@@ -58,6 +59,7 @@ from absl import app, flags
 
 from experiments.benchmarks import common
 from genlatent import data as data_lib
+from genlatent import estimators
 from genlatent.data import idx
 from genlatent.models import build_model
 from genlatent.train import evaluation, parallel
@@ -151,7 +153,8 @@ class Evaluation:
 
     # One function object for every call: map_split compiles it once per shape.
     def per_example(p, xb, key):
-      return model.log_likelihood(p, xb, key, estimator="importance", num_samples=k).values
+      return estimators.log_likelihood(model, p, xb, key, estimator="importance",
+                                       num_samples=k).values
 
     self.fn = per_example
     self.key = jax.random.PRNGKey(1)
@@ -174,8 +177,8 @@ class Evaluation:
     """XLA's FLOPs for one batch of k samples (see the module docstring)."""
     xb = jnp.asarray(self.x[:self.batch_size])
     per_chunk = cost_flops(
-        lambda p, xx, key: self.model.log_likelihood(
-            p, xx, key, estimator="importance", num_samples=self.chunk_size).values,
+        lambda p, xx, key: estimators.log_likelihood(
+            self.model, p, xx, key, estimator="importance", num_samples=self.chunk_size).values,
         self.params, xb, self.key)
     encode = cost_flops(self.model.encode, self.params, xb, self.key)
     chunks = math.ceil(self.k / min(self.chunk_size, self.k))

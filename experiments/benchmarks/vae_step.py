@@ -160,7 +160,7 @@ class JaxStep:
 
   def initial_negative_elbo(self, num_samples: int) -> float:
     """−ELBO of the first batch under params0, nats/example, over `num_samples` draws."""
-    elbo = self.model.elbo(self.params0, self.batches[0]["x"], jax.random.PRNGKey(3),
+    elbo = self.model.densities.elbo(self.params0, self.batches[0]["x"], jax.random.PRNGKey(3),
                            num_samples)
     return -float(elbo.mean())
 

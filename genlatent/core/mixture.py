@@ -168,6 +168,19 @@ def log_prob(mog: MixtureOfGaussians, x: jax.Array) -> jax.Array:
   return jax.nn.logsumexp(log_joint(mog, x), axis=-1)
 
 
+def elbo_from_log_joint(log_joint_values: jax.Array, responsibilities=None) -> jax.Array:
+  """[B] Σ_k q_k (log p(x, k) − log q_k), nats: the EM view of log p(x), for any mixture.
+
+  Args:
+    log_joint_values: [B, K] log π_k p(x | k).
+    responsibilities: [B, K] q(k | x); default the exact posterior p(k | x), for
+      which the bound is tight (equals log p(x)).
+  """
+  q = (jax.nn.softmax(log_joint_values, axis=-1) if responsibilities is None
+       else responsibilities)
+  return jnp.sum(q * log_joint_values - jax.scipy.special.xlogy(q, q), axis=-1)
+
+
 def log_responsibilities(mog: MixtureOfGaussians, x: jax.Array) -> jax.Array:
   """[..., K] log p(k | x), the exact posterior over components."""
   return jax.nn.log_softmax(log_joint(mog, x), axis=-1)

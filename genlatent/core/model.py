@@ -36,27 +36,82 @@ class TrainState:
 
 
 @dataclasses.dataclass(frozen=True)
+class LatentVariable:
+  """p(x) = ∫ p(z) p(x | z) dz with a proposal q(z | x): what importance sampling needs.
+
+  log_weights(params, x [B, ...], key, n, q) -> [n, B] nats:
+      log p(x, z_i) − log q(z_i | x) for z_i ~ q(z | x).
+  proposal(params, x, key, state) -> q: optional, the batch's proposal
+      parameters, computed once per batch (not per chunk of samples); without
+      it q is the evaluation state itself.
+  fit_proposal(params, key, validation_x [N, ...] | None, num_samples)
+      -> (state pytree, report dict): optional; work one evaluation shares
+      (e.g. a widening of a narrow encoder chosen on validation data).
+  chunk_size: samples drawn at once (0: about 2048 decoder rows per chunk).
+  """
+
+  log_weights: Callable
+  proposal: Optional[Callable] = None
+  fit_proposal: Optional[Callable] = None
+  chunk_size: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Boltzmann:
+  """log p(x) = log p*(x) − log Z, with Z the partition function of an RBM view of
+  the params: what annealed (and exact, when enumerable) normalisation needs.
+
+  normaliser: log Z's provider (`genlatent.models.rbm.Normaliser`):
+      `exact(params)` by enumeration when `enumerable`, `ais(params, key,
+      num_chains)` along its `schedule`, and `ais_chains` for the estimators
+      that need log Z but do not name a chain count (`elbo`).
+  log_unnormalised(params, x, key) -> ([B] nats, label suffix): log p*(x),
+      exact (suffix '') or itself estimated (e.g. '+importance-100').
+  exact_log_unnormalised(params, x) -> [B]: optional, log p*(x) exactly.
+  bound_log_unnormalised(params, x, key, n) -> [B]: optional, a variational
+      lower bound on log p*(x) (mean field, a recognition model).
+  """
+
+  normaliser: Any
+  log_unnormalised: Callable
+  exact_log_unnormalised: Optional[Callable] = None
+  bound_log_unnormalised: Optional[Callable] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Densities:
+  """What a family exposes about p(x); each estimator uses what it needs.
+
+  log_prob(params, x) -> [B] nats, the exact normalised log p(x).
+  elbo(params, x, key, n) -> [B] nats, a lower bound averaged over n draws.
+  latent: a `LatentVariable` (importance sampling).
+  boltzmann: a `Boltzmann` (AIS for log Z, exact enumeration).
+  The family's `sample` (on `Model`) serves sample-based estimators (Parzen).
+  """
+
+  log_prob: Optional[Callable] = None
+  elbo: Optional[Callable] = None
+  latent: Optional[LatentVariable] = None
+  boltzmann: Optional[Boltzmann] = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Model:
   """A model family instance: pure functions over params.
 
   Signatures (B examples, shapes in each family's docstrings):
     init(key, x_example [B, ...]) -> params
-    loss(params, batch, key[, step]) -> (scalar, metrics dict)  gradient families; a
-                                                      `step` argument, if declared,
-                                                      receives the update count
-                                                      (for schedules like KL warm-up)
+    loss(params, batch, key, step) -> (scalar, metrics dict)   gradient families;
+                                      `step` is the update count (KL warm-up)
     update(state, batch, key, *, axis_name=None) -> (state, metrics)
-                                                      non-gradient families; sums
-                                                      over the batch must be
-                                                      `lax.psum`-ed over
-                                                      `axis_name` when it is set
+                                      non-gradient families; sums over the batch
+                                      are `lax.psum`-ed over `axis_name` when set
     init_state(key, params, x_train) -> TrainState  with `update` (x_train: the whole
-                                                      training split); a gradient
-                                                      family may give it too, for a
-                                                      data-dependent start (k-means++):
-                                                      the trainer keeps its params
-    log_likelihood(params, x, key, *, estimator, num_samples) -> LogLikelihood
-    elbo(params, x, key) -> [B] nats, a lower bound on log p(x)
+                                      training split); a gradient family may give
+                                      it too, for a data-dependent start (k-means++):
+                                      the trainer keeps its params
+    densities: `Densities`, what the registered estimators (`ESTIMATORS`) consume;
+                                      the estimators a model accepts follow from it
     sample(params, key, n) -> [n, ...] data-space samples
     encode(params, x, key) -> [B, ...] codes;  decode(params, z) -> [B, ...] means
     reconstruct(params, x, key) -> [B, ...] decoded codes of x
@@ -64,39 +119,25 @@ class Model:
                                    reconstruction term and KL), summarised at evaluation
     finalize(params, key, x_train) -> params   run once after training (e.g. fitting
                                    a density to an auto-encoder's codes)
-    estimators: names accepted by `log_likelihood`, the best one first.
+    figures(params, key, workdir, dataset) -> [paths]   family-specific PNGs
+    split_metrics(params, key, dataset, split) -> {name: float}   numbers about a
+                                   whole split that are not log-likelihoods (e.g.
+                                   clustering accuracy), written to eval.json
     discrete: log p(x) is a probability mass (so bits/dim is meaningful), not a density.
-    prepare_evaluation(params, key, *, estimator, num_samples) -> (params', report)
-        optional: work every batch of one evaluation shares, done once before
-        the batches (e.g. AIS for log Z, a property of the params, not of x);
-        `log_likelihood` then receives params'. report: host floats recorded
-        with the summary; its `shared_stderr` (nats), the standard error of a
-        term common to every example, is added in quadrature to the
-        across-example standard error.
-    figures(params, key, workdir) -> [paths]   optional family-specific PNGs
-        (e.g. RBM filters, Gibbs chains over time), written beside samples.png;
-        a `dataset` keyword parameter, if declared, receives the `Dataset`
-        (e.g. the GMM's ellipses over the test points)
-    split_metrics(params, key, dataset, split) -> {name: float}   optional numbers
-        about a whole split that are not log-likelihoods (e.g. clustering
-        accuracy after Hungarian matching), written to eval.json under `metrics`
   """
 
   name: str
   init: Callable
-  log_likelihood: Callable
-  estimators: tuple[str, ...]
+  densities: Densities
   loss: Optional[Callable] = None
   update: Optional[Callable] = None
   init_state: Optional[Callable] = None
-  elbo: Optional[Callable] = None
   sample: Optional[Callable] = None
   encode: Optional[Callable] = None
   decode: Optional[Callable] = None
   reconstruct: Optional[Callable] = None
   diagnostics: Optional[Callable] = None
   finalize: Optional[Callable] = None
-  prepare_evaluation: Optional[Callable] = None
   figures: Optional[Callable] = None
   split_metrics: Optional[Callable] = None
   discrete: bool = True

@@ -1,10 +1,18 @@
-"""Likelihood estimators shared by families."""
+"""Likelihood estimators, registered by name in `genlatent.core.ESTIMATORS`.
 
+Each module registers one estimator that serves every family exposing what it
+needs (`Model.densities`): `exact`, `elbo`, `importance`, `ais`, `parzen`.
+"""
+
+from genlatent.estimators import ais, elbo, exact, importance, parzen  # register
 from genlatent.estimators.ais import AISResult, annealed_importance_sampling, beta_schedule
+from genlatent.estimators.base import (UnsupportedEstimatorError, log_likelihood, prepare,
+                                       resolve, supported)
 from genlatent.estimators.importance import importance_sampled_log_likelihood
 from genlatent.estimators.parzen import (ParzenWindow, fit_parzen_window, parzen_log_likelihood,
                                          parzen_summary)
 
-__all__ = ["AISResult", "annealed_importance_sampling", "beta_schedule",
-           "importance_sampled_log_likelihood", "ParzenWindow", "fit_parzen_window",
-           "parzen_log_likelihood", "parzen_summary"]
+__all__ = ["AISResult", "ParzenWindow", "UnsupportedEstimatorError",
+           "annealed_importance_sampling", "beta_schedule", "fit_parzen_window",
+           "importance_sampled_log_likelihood", "log_likelihood", "parzen_log_likelihood",
+           "parzen_summary", "prepare", "resolve", "supported"]

@@ -8,6 +8,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from genlatent.core import ESTIMATORS, Estimator, Kind, LogLikelihood
+
 
 AUTO_ROWS_PER_CHUNK = 2048
 
@@ -62,3 +64,27 @@ def importance_sampled_log_likelihood(
   init = (jnp.full((batch,), -jnp.inf), jnp.zeros((batch,)))
   (final_max, final_sum), _ = jax.lax.scan(body, init, jnp.arange(num_chunks))
   return final_max + jnp.log(final_sum) - math.log(num_samples)
+
+
+def _prepare(model, params, key, num_samples, validation_x):
+  """The family's proposal fitted once per evaluation (e.g. a widened encoder)."""
+  return model.densities.latent.fit_proposal(params, key, validation_x, num_samples)
+
+
+def _log_likelihood(model, params, state, x, key, num_samples) -> LogLikelihood:
+  """[B] log (1/k) Σ p(x, z_i)/q(z_i | x), nats: a stochastic estimate."""
+  latent = model.densities.latent
+  q = state
+  if latent.proposal is not None:
+    key_q, key = jax.random.split(key)
+    q = latent.proposal(params, x, key_q, state)
+  values = importance_sampled_log_likelihood(
+      lambda k, n: latent.log_weights(params, x, k, n, q), key, num_samples, latent.chunk_size)
+  return LogLikelihood(values, f"importance-{num_samples}", Kind.ESTIMATE)
+
+
+ESTIMATORS.register("importance")(Estimator(
+    needs="a joint log p(x, z) with a proposal q(z | x) (a latent-variable family)",
+    supports=lambda model: model.densities.latent is not None,
+    log_likelihood=_log_likelihood, prepare=_prepare,
+    prepares=lambda model: model.densities.latent.fit_proposal is not None))

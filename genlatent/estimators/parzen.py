@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from genlatent.core import Kind, Summary, summarize
+from genlatent.core import ESTIMATORS, Estimator, Kind, LogLikelihood, Summary, summarize
 from genlatent.core.maths import LOG_2PI
 
 DEFAULT_NUM_SAMPLES = 10_000
@@ -271,3 +271,26 @@ def parzen_summary(sample_fn: Callable[[jax.Array, int], jax.Array], key: jax.Ar
     values.append(np.asarray(_scores(rows, window.centres, window.sigma[None], chunk_size))[0, :real])
   summary = summarize(np.concatenate(values), parzen_label(num_samples), Kind.PARZEN)
   return dataclasses.replace(summary, details=report)
+
+
+def _prepare(model, params, key, num_samples, validation_x):
+  """N model samples as kernel centres, σ chosen on the validation split."""
+  if validation_x is None or len(validation_x) < 2:
+    raise ValueError("The Parzen estimate chooses its bandwidth on the validation split: "
+                     "give the data a validation split (--config.data.validation_size > 1).")
+  window, report = fit_parzen_window(functools.partial(model.sample, params), key,
+                                     validation_x, num_samples=num_samples)
+  return {"centres": window.centres, "sigma": window.sigma}, report
+
+
+def _log_likelihood(model, params, state, x, key, num_samples) -> LogLikelihood:
+  """[B] log of the Gaussian kernel density of the model's samples at x, nats."""
+  del model, params, key, num_samples
+  window = ParzenWindow(state["centres"], state["sigma"])
+  return LogLikelihood(parzen_log_likelihood(window, x),
+                       parzen_label(window.centres.shape[0]), Kind.PARZEN)
+
+
+ESTIMATORS.register("parzen")(Estimator(
+    needs="a sampler", supports=lambda model: model.sample is not None,
+    log_likelihood=_log_likelihood, prepare=_prepare))

@@ -69,10 +69,9 @@ import optax
 import scipy.optimize
 
 from genlatent import nets
-from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.core import MODELS, Densities, LatentVariable, Model, TrainState
 from genlatent.core import maths, rng
 from genlatent.estimators import importance_sampled_log_likelihood
-from genlatent.estimators import parzen
 from genlatent.nets.likelihoods import Likelihood, build_likelihood
 from genlatent.nets.mlp import activation as activation_fn
 from genlatent.priors import PriorContext, build_prior
@@ -83,7 +82,7 @@ POSTERIORS = ("deterministic", "gaussian", "universal")
 RECONSTRUCTION = ("encoder", "decoder")
 GENERATOR = ("encoder",)
 # Widenings s of the importance proposal tried on validation data, and the one
-# used when `log_likelihood` runs without `prepare_evaluation`.
+# used without validation data.
 PROPOSAL_SCALES = (0.003, 0.01, 0.03, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.5)
 DEFAULT_PROPOSAL_SCALE = 0.1
 
@@ -249,9 +248,7 @@ def build_aae_parts(config, data_shape) -> AAEParts:
   the row index); class_batch_mean (clustering: the y discriminator also reads
   the batch mean of y); optimizers.{reconstruction, discriminator, generator} (see
   `make_optimizer`); proposal_scale (0: chosen on validation), proposal_draws,
-  proposal_validation_examples, chunk_size (importance);
-  parzen_sigma (a fixed bandwidth; 0 chooses it on validation),
-  parzen_validation_examples (0 = all), parzen_batch_size.
+  proposal_validation_examples, chunk_size (importance).
   """
   # Imported here: genlatent.train imports the model registry, so a module-level
   # import would be circular.
@@ -541,13 +538,14 @@ def build_aae_parts(config, data_shape) -> AAEParts:
     """[n, *data_shape]: the mean of p(x | z) for z ~ p(z) (mean images, as figures show)."""
     return decode(params, prior_codes(params, key, n))
 
-  def proposal(params, x, key, scale):
+  def proposal(params, x, key, state):
     """(mean, log_var) [B, d] of the Gaussian importance proposal r(z | x).
 
     The encoder's own spread (σ(x)² of a Gaussian posterior, the variance of
     `proposal_draws` draws of a universal one, 0 for a deterministic one) plus
-    scale²: an AAE's posterior is not trained to cover p(z|x) and is often far
-    narrower, which would make the estimate uselessly loose.
+    s² (`state['scale']`, see `fit_proposal`): an AAE's posterior is not trained
+    to cover p(z|x) and is often far narrower, which would make the estimate
+    uselessly loose.
     """
     if posterior == "universal":
       draws = jax.vmap(lambda k: encode_outputs(params, x, k)["z"])(
@@ -557,88 +555,44 @@ def build_aae_parts(config, data_shape) -> AAEParts:
       out = encoder.apply({"params": params["encoder"]}, x)
       mean = out["mean"]
       var = jnp.exp(out["log_var"]) if posterior == "gaussian" else jnp.zeros_like(mean)
-    return mean, jnp.log(var + jnp.square(scale))
+    return mean, jnp.log(var + jnp.square(state["scale"]))
 
-  def log_weights(params, x, mean, log_var, key, n):
-    """[n, B] log p(x|z) + log p(z) − log r(z|x) for z ~ r(z|x)."""
+  def log_weights(params, x, key, n, q):
+    """[n, B] log p(x|z) + log p(z) − log r(z|x) for z ~ r(z|x), q = (mean, log_var)."""
+    mean, log_var = q
     z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, (n,) + mean.shape)
     return (likelihood.log_prob(x, decoder_out(params, z))
             + prior.log_prob(prior_params(params), z)
             - maths.diag_gaussian_log_prob(z, mean, log_var))
 
-  def log_likelihood(params, x, key, *, estimator: str = "parzen",
-                     num_samples: int = parzen.DEFAULT_NUM_SAMPLES) -> LogLikelihood:
-    """Per-example log p(x), nats: `parzen` (params from `prepare_evaluation`) or `importance`."""
-    if estimator not in estimators:
-      raise ValueError(f"Unknown estimator {estimator!r} for this AAE. Known: "
-                       f"{', '.join(estimators)}.")
-    if estimator == "parzen":
-      if "parzen" not in params:
-        raise ValueError("The AAE's Parzen estimate needs its samples and bandwidth first: "
-                         "params = model.prepare_evaluation(params, key, estimator='parzen', "
-                         "num_samples=N, dataset=dataset)[0] (the evaluator does this).")
-      window = parzen.ParzenWindow(params["parzen"]["centres"], params["parzen"]["sigma"])
-      return LogLikelihood(parzen.parzen_log_likelihood(window, x),
-                           parzen.parzen_label(window.centres.shape[0]), Kind.PARZEN)
+  def importance_estimate(params, x, key, scale, num_samples):
+    """[B] importance-sampled log p(x) with proposal widening `scale`, nats."""
     key_proposal, key_samples = jax.random.split(key)
-    scale = params.get("proposal", {}).get("scale", fixed_scale or DEFAULT_PROPOSAL_SCALE)
-    mean, log_var = proposal(params, x, key_proposal, scale)
-    values = importance_sampled_log_likelihood(
-        functools.partial(log_weights, params, x, mean, log_var), key_samples, num_samples,
-        chunk_size)
-    return LogLikelihood(values, f"importance-{num_samples}", Kind.ESTIMATE)
+    q = proposal(params, x, key_proposal, {"scale": scale})
+    return importance_sampled_log_likelihood(
+        functools.partial(log_weights, params, x, q=q), key_samples, num_samples, chunk_size)
 
-  def select_proposal_scale(params, key, num_samples, x_val):
-    """The proposal widening s with the highest mean validation estimate.
+  def fit_proposal(params, key, validation_x, num_samples):
+    """({'scale': s}, report): the proposal widening s with the highest mean
+    validation estimate, or the configured `proposal_scale`.
 
     Every s gives a valid estimate (a stochastic lower bound in expectation),
     so picking s on validation data keeps the test estimate honest.
     """
+    if fixed_scale or validation_x is None or len(validation_x) == 0:
+      scale = fixed_scale or DEFAULT_PROPOSAL_SCALE
+      return {"scale": jnp.float32(scale)}, {"proposal_scale": scale}
     k = min(num_samples, 100)
-    x_val = jnp.asarray(x_val[:proposal_validation_examples])
-
-    @jax.jit
-    def mean_estimate(scale):
-      p = dict(params, proposal={"scale": scale})
-      return jnp.mean(log_likelihood(p, x_val, key, estimator="importance", num_samples=k).values)
-
+    x_val = jnp.asarray(validation_x[:proposal_validation_examples])
+    mean_estimate = jax.jit(lambda scale: jnp.mean(importance_estimate(params, x_val, key,
+                                                                       scale, k)))
     grid = [float(s) for s in PROPOSAL_SCALES]
     scores = [float(mean_estimate(jnp.float32(s))) for s in grid]
     best = int(np.nanargmax(scores))
-    return grid[best], {"proposal_scale": grid[best], "proposal_scale_grid": grid,
-                        f"validation_mean_nats_importance_{k}": scores,
-                        "proposal_validation_examples": int(x_val.shape[0])}
-
-  def prepare_evaluation(params, key, *, estimator: str, num_samples: int, dataset=None):
-    """Work shared by every batch of one evaluation: (params', report).
-
-    parzen: draws `num_samples` samples and picks the bandwidth on the validation
-      split. importance: picks the proposal widening s (`proposal_scale`, when
-      not fixed in the config) on the validation split.
-    """
-    params = {k: v for k, v in params.items() if k not in ("parzen", "proposal")}
-    if estimator == "importance":
-      if fixed_scale or dataset is None or dataset.validation.num_examples == 0:
-        scale = fixed_scale or DEFAULT_PROPOSAL_SCALE
-        report = {"proposal_scale": scale}
-      else:
-        scale, report = select_proposal_scale(params, key, num_samples, dataset.validation.x)
-      return dict(params, proposal={"scale": jnp.float32(scale)}), report
-    if estimator != "parzen":
-      return params, {}
-    sigma = float(config.get("parzen_sigma", 0.0)) or None
-    if sigma is None and (dataset is None or dataset.validation.num_examples < 2):
-      raise ValueError("The Parzen estimate chooses its bandwidth on the validation split: "
-                       "give the data a validation split (data.validation_size > 1) or fix "
-                       "model.parzen_sigma.")
-    x_val = dataset.validation.x if dataset is not None else None
-    limit = int(config.get("parzen_validation_examples", 0))
-    if x_val is not None and limit:
-      x_val = x_val[:limit]
-    window, report = parzen.fit_parzen_window(
-        functools.partial(sample, params), key, x_val, num_samples=num_samples, sigma=sigma,
-        batch_size=int(config.get("parzen_batch_size", 500)))
-    return dict(params, parzen={"centres": window.centres, "sigma": window.sigma}), report
+    return {"scale": jnp.float32(grid[best])}, {
+        "proposal_scale": grid[best], "proposal_scale_grid": grid,
+        f"validation_mean_nats_importance_{k}": scores,
+        "proposal_validation_examples": int(x_val.shape[0])}
 
   def diagnostics(params, x, key):
     """Per-example log p(x|z) at the posterior mean code, nats: {'recon': [B]}."""
@@ -660,11 +614,15 @@ def build_aae_parts(config, data_shape) -> AAEParts:
     from genlatent.viz import aae as viz_aae  # pylint: disable=import-outside-toplevel
     return viz_aae.write_figures(parts, params, key, workdir, dataset)
 
-  estimators = (("parzen", "importance") if probabilistic and not clustering else ("parzen",))
+  # Importance sampling needs a density on the codes: not the clustering
+  # variant's (a categorical beside the style code) nor an implicit prior's.
+  latent = (LatentVariable(log_weights=log_weights, proposal=proposal,
+                           fit_proposal=fit_proposal, chunk_size=chunk_size)
+            if probabilistic and not clustering else None)
   model = Model(name="aae", init=init, update=update, init_state=init_state,
-                log_likelihood=log_likelihood, estimators=estimators, sample=sample,
+                densities=Densities(latent=latent), sample=sample,
                 encode=encode, decode=decode, reconstruct=reconstruct, diagnostics=diagnostics,
-                prepare_evaluation=prepare_evaluation, figures=figures,
+                figures=figures,
                 split_metrics=split_metrics if clustering else None,
                 discrete=likelihood.discrete)
   # `figures` reads `parts` when called, after this assignment.

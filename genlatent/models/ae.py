@@ -14,21 +14,16 @@ decoder was never trained on codes off the encoder's points.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from genlatent import nets
-from genlatent.core import MODELS, Kind, LogLikelihood, Model
+from genlatent.core import MODELS, Densities, LatentVariable, Model
 from genlatent.core import maths
-from genlatent.estimators import importance_sampled_log_likelihood
 from genlatent.models import gmm as gmm_lib
 from genlatent.nets.likelihoods import build_likelihood
-
-ESTIMATORS = ("importance",)
 
 
 @MODELS.register("ae")
@@ -78,9 +73,9 @@ def build_ae(config, data_shape) -> Model:
   def reconstruct(params, x, key=None):
     return decode(params, encode(params, x))
 
-  def loss(params, batch, key):
+  def loss(params, batch, key, step):
     """−log p(x | f(x)) averaged over the batch, nats."""
-    del key
+    del key, step
     recon = likelihood.log_prob(batch["x"], decoder_out(params, encode(params, batch["x"])))
     return -recon.mean(), {"recon": recon.mean()}
 
@@ -98,29 +93,22 @@ def build_ae(config, data_shape) -> Model:
 
   def code_log_prob(params, z):
     flat = z.reshape(-1, latent_dim)
-    values = code_gmm.log_likelihood(params["code_density"], flat, estimator="exact").values
+    values = code_gmm.densities.log_prob(params["code_density"], flat)
     return values.reshape(z.shape[:-1])
 
-  def log_weights(params, x, key, n):
+  def log_weights(params, x, key, n, proposal=None):
     """[n, B] log p(x|z) + log p_GMM(z) − log q(z|x), q = N(f(x), s²I)."""
+    del proposal
     mean = encode(params, x)
     log_var = jnp.full_like(mean, proposal_log_var)
     z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, (n,) + mean.shape)
     return (likelihood.log_prob(x, decoder_out(params, z)) + code_log_prob(params, z)
             - maths.diag_gaussian_log_prob(z, mean, log_var))
 
-  def log_likelihood(params, x, key, *, estimator: str = "importance",
-                     num_samples: int = 1000) -> LogLikelihood:
-    if estimator != "importance":
-      raise ValueError(f"Unknown estimator {estimator!r} for the AE. Known: {', '.join(ESTIMATORS)}.")
-    values = importance_sampled_log_likelihood(
-        functools.partial(log_weights, params, x), key, num_samples, chunk_size)
-    return LogLikelihood(values, f"importance-{num_samples}", Kind.ESTIMATE)
-
   def sample(params, key, n):
     """[n, *data_shape] decoder means at codes drawn from the fitted mixture."""
     return decode(params, code_gmm.sample(params["code_density"], key, n))
 
-  return Model(name="ae", init=init, loss=loss, log_likelihood=log_likelihood,
-               estimators=ESTIMATORS, sample=sample, encode=encode, decode=decode,
+  densities = Densities(latent=LatentVariable(log_weights=log_weights, chunk_size=chunk_size))
+  return Model(name="ae", init=init, loss=loss, densities=densities, sample=sample, encode=encode, decode=decode,
                reconstruct=reconstruct, finalize=finalize, discrete=likelihood.discrete)

@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.core import MODELS, Densities, Model, TrainState
+from genlatent.core import mixture
 from genlatent.models import em
 
-ESTIMATORS = ("exact", "elbo")
 TRAININGS = ("em", "stepwise_em")
 
 
@@ -163,24 +163,6 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
     return state.replace(step=state.step + 1, params=params,
                          extra=dict(state.extra, statistics=running)), metrics
 
-  def log_likelihood(params, x, key=None, *, estimator: str = "exact",
-                     num_samples: int = 1) -> LogLikelihood:
-    """Per-example log p(x), nats: `exact`, or `elbo` with the exact posterior (equal)."""
-    del key, num_samples
-    if estimator == "exact":
-      return LogLikelihood(log_prob(params, flat(x)), "exact", Kind.EXACT)
-    if estimator == "elbo":
-      return LogLikelihood(elbo(params, x), "elbo", Kind.LOWER_BOUND)
-    raise ValueError(f"Unknown estimator {estimator!r} for the Bernoulli mixture. "
-                     f"Known: {', '.join(ESTIMATORS)}.")
-
-  def elbo(params, x, key=None, responsibilities=None):
-    """[B] Σ_k q_k (log π_k p(x | k) − log q_k), nats; tight for the default exact posterior."""
-    del key
-    joint = log_joint(params, flat(x))
-    q = jax.nn.softmax(joint, axis=-1) if responsibilities is None else responsibilities
-    return jnp.sum(q * joint - jax.scipy.special.xlogy(q, q), axis=-1)
-
   def sample(params, key, n):
     """[n, *data_shape] Bernoulli means μ_k of components k ~ π (as the VAE's samples)."""
     ks = jax.random.categorical(key, params["logits"], shape=(n,))
@@ -198,8 +180,9 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
   def reconstruct(params, x, key=None):
     return decode(params, encode(params, x, key))
 
-  def figures(params, key, workdir):
+  def figures(params, key, workdir, dataset=None):
     """components.png: every component's pixel probabilities, heaviest first."""
+    del dataset  # the figures need no data
     import os  # pylint: disable=import-outside-toplevel
     from genlatent.viz import grids  # pylint: disable=import-outside-toplevel
     del key
@@ -211,7 +194,10 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
                                   os.path.join(workdir, "components.png"),
                                   scale=max(1, 112 // data_shape[0]))]
 
-  return Model(name="bernoulli_mixture", init=init, log_likelihood=log_likelihood,
-               estimators=ESTIMATORS, update=update, init_state=init_state, elbo=elbo,
+  densities = Densities(log_prob=lambda params, x: log_prob(params, flat(x)),
+                        elbo=lambda params, x, key, num_samples: mixture.elbo_from_log_joint(
+                            log_joint(params, flat(x))))
+  return Model(name="bernoulli_mixture", init=init, densities=densities,
+               update=update, init_state=init_state,
                sample=sample, encode=encode, decode=decode, reconstruct=reconstruct,
                figures=figures, discrete=True)

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
 from genlatent.estimators import ais as ais_lib
 from genlatent.estimators import importance_sampled_log_likelihood
 from genlatent.models import rbm
@@ -189,7 +189,6 @@ def build_dbm(config, data_shape) -> Model:
   limit = ais_lib.MAX_ENUMERATION_BITS
   z_enumerable = min(h1_size, num_visible + h2_size) <= limit
   enumerable = z_enumerable and min(h1_size, h2_size) <= limit
-  estimators = ("ais", "elbo", "exact") if enumerable else ("ais", "elbo")
 
   def init(key, x_example):
     del x_example
@@ -294,41 +293,34 @@ def build_dbm(config, data_shape) -> Model:
                               base_logits=base_logits, schedule=schedule,
                               enumerable=z_enumerable, ais_chains=ais_chains)
 
-  def elbo(params, x, key):
-    """[B] nats: the mean-field bound minus log Z (a lower bound when log Z is exact)."""
-    log_z, _, _ = normaliser.for_elbo(params, key)
-    return mean_field_bound(as_dbm(params), _flatten(x), mf_steps) - log_z
-
   def importance_log_weights(dbm, v, logits1, key, n):
     """[n, B] log p*(v, h1) − log Q(h1), h1 ~ the mean-field Q(h1)."""
     h1 = rbm.bernoulli(jnp.broadcast_to(jax.nn.sigmoid(logits1), (n,) + logits1.shape), key)
     log_q = jnp.sum(h1 * logits1 - jax.nn.softplus(logits1), axis=-1)
     return log_joint_h1(dbm, v, h1) - log_q
 
-  def log_likelihood(params, x, key, *, estimator: str = "ais",
-                     num_samples: int = 100) -> LogLikelihood:
-    """Per-example log p(x), nats (see the module docstring for each estimator)."""
-    if estimator not in estimators:
-      raise ValueError(f"Unknown estimator {estimator!r} for this DBM. Known: "
-                       f"{', '.join(estimators)}.")
+  def log_unnormalised(params, x, key):
+    """([B] log p*(x), label suffix), nats: importance sampling over h1 with the
+    mean-field posterior as proposal (`posterior_samples` draws; h2 summed out)."""
     v = _flatten(x)
     dbm = as_dbm(params)
-    key_z, key_h = jax.random.split(key)
-    if estimator == "exact":
-      log_z, _ = normaliser.log_partition(params, key_z, "exact", 0)
-      return LogLikelihood(exact_unnormalized_log_prob(dbm, v) - log_z, "exact", Kind.EXACT)
-    if estimator == "elbo":
-      log_z, label, exact = normaliser.for_elbo(params, key_z)
-      return LogLikelihood(mean_field_bound(dbm, v, mf_steps) - log_z,
-                           "elbo" if exact else f"elbo+{label}",
-                           Kind.LOWER_BOUND if exact else Kind.ESTIMATE)
-    log_z, label = normaliser.log_partition(params, key_z, "ais", num_samples)
     logits1, _ = mean_field(dbm, v, mf_steps)
     log_p_star = importance_sampled_log_likelihood(
-        functools.partial(importance_log_weights, dbm, v, logits1), key_h, posterior_samples,
+        functools.partial(importance_log_weights, dbm, v, logits1), key, posterior_samples,
         chunk_size)
-    return LogLikelihood(log_p_star - log_z, f"{label}+importance-{posterior_samples}",
-                         Kind.ESTIMATE)
+    return log_p_star, f"+importance-{posterior_samples}"
+
+  def bound_log_unnormalised(params, x, key, num_samples):
+    """[B] the mean-field variational bound on log p*(x), nats (deterministic)."""
+    del key, num_samples
+    return mean_field_bound(as_dbm(params), _flatten(x), mf_steps)
+
+  boltzmann = Boltzmann(
+      normaliser=normaliser, log_unnormalised=log_unnormalised,
+      exact_log_unnormalised=(
+          (lambda params, x: exact_unnormalized_log_prob(as_dbm(params), _flatten(x)))
+          if enumerable else None),
+      bound_log_unnormalised=bound_log_unnormalised)
 
   def chain_start(params, key, n):
     key_init, key_chain = jax.random.split(key)
@@ -348,8 +340,9 @@ def build_dbm(config, data_shape) -> Model:
     logits1, _ = mean_field(dbm, _flatten(x), mf_steps)
     return jax.nn.sigmoid(dbm["b"] + jax.nn.sigmoid(logits1) @ dbm["W1"].T).reshape(x.shape)
 
-  def figures(params, key, workdir):
+  def figures(params, key, workdir, dataset=None):
     """filters.png (W1) and gibbs_chains.png (E[v | h1] along block Gibbs chains)."""
+    del dataset  # the figures need no data
     from genlatent.viz import rbm as viz_rbm
     model, start, key_chain = chain_start(params, key, 10)
     steps = viz_rbm.CHAIN_STEPS
@@ -358,6 +351,5 @@ def build_dbm(config, data_shape) -> Model:
                                  np.asarray(snapshots[:, :, :num_visible]), data_shape, steps)
 
   return Model(name="dbm", init=init, update=update, init_state=init_state,
-               log_likelihood=log_likelihood, estimators=estimators, elbo=elbo,
-               sample=sample, reconstruct=reconstruct,
-               prepare_evaluation=normaliser.prepare_evaluation, figures=figures)
+               densities=Densities(boltzmann=boltzmann), sample=sample,
+               reconstruct=reconstruct, figures=figures)

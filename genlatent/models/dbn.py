@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
 from genlatent.core import maths
 from genlatent.estimators import ais as ais_lib
 from genlatent.estimators import importance_sampled_log_likelihood
@@ -132,7 +132,6 @@ def build_dbn(config, data_shape) -> Model:
   top_enumerable = min(sizes[-2], sizes[-1]) <= ais_lib.MAX_ENUMERATION_BITS
   middle_bits = sum(hidden[:-1])
   enumerable = top_enumerable and (num_layers == 1 or middle_bits <= ais_lib.MAX_ENUMERATION_BITS)
-  estimators = ("ais", "elbo", "exact") if enumerable else ("ais", "elbo")
 
   def init(key, x_example):
     del x_example
@@ -202,42 +201,27 @@ def build_dbn(config, data_shape) -> Model:
                               base_logits=top_base_logits, schedule=schedule,
                               enumerable=top_enumerable, ais_chains=ais_chains)
 
-  def elbo(params, x, key, num_samples: int = 1):
-    """[B] nats: E_Q[log p*(x, h) − log Q(h | x)] − log Z_top over `num_samples` draws.
-
-    A lower bound on log p(x) when log Z_top is exact; with AIS, an estimate of one.
-    """
-    key_z, key_h = jax.random.split(key)
-    log_z, _, _ = normaliser.for_elbo(params, key_z)
-    log_w = posterior_log_weights(params["layers"], _flatten(x), key_h, num_samples)
-    return log_w.mean(axis=0) - log_z
-
-  def log_likelihood(params, x, key, *, estimator: str = "ais",
-                     num_samples: int = 100) -> LogLikelihood:
-    """Per-example log p(x), nats (see the module docstring for each estimator)."""
-    if estimator not in estimators:
-      raise ValueError(f"Unknown estimator {estimator!r} for this DBN. Known: "
-                       f"{', '.join(estimators)}.")
+  def log_unnormalised(params, x, key):
+    """([B] log p*(x), label suffix), nats: −F(x) for one layer; else importance
+    sampling over h_1 with the recognition model Q (`posterior_samples` draws)."""
     v = _flatten(x)
-    key_z, key_h = jax.random.split(key)
     layers = params["layers"]
-    if estimator == "exact":
-      log_z, _ = normaliser.log_partition(params, key_z, "exact", 0)
-      return LogLikelihood(exact_unnormalized_log_prob(layers, v) - log_z, "exact", Kind.EXACT)
-    if estimator == "elbo":
-      log_z, label, exact = normaliser.for_elbo(params, key_z)
-      log_w = posterior_log_weights(layers, v, key_h, num_samples)
-      name = "elbo" if exact else f"elbo+{label}"
-      return LogLikelihood(log_w.mean(axis=0) - log_z, name,
-                           Kind.LOWER_BOUND if exact else Kind.ESTIMATE)
-    log_z, label = normaliser.log_partition(params, key_z, "ais", num_samples)
     if num_layers == 1:
-      return LogLikelihood(-rbm.free_energy(layers[0], v) - log_z, label, Kind.ESTIMATE)
+      return -rbm.free_energy(layers[0], v), ""
     log_p_star = importance_sampled_log_likelihood(
-        functools.partial(posterior_log_weights, layers, v), key_h, posterior_samples,
-        chunk_size)
-    return LogLikelihood(log_p_star - log_z, f"{label}+importance-{posterior_samples}",
-                         Kind.ESTIMATE)
+        functools.partial(posterior_log_weights, layers, v), key, posterior_samples, chunk_size)
+    return log_p_star, f"+importance-{posterior_samples}"
+
+  def bound_log_unnormalised(params, x, key, num_samples):
+    """[B] E_Q[log p*(x, h) − log Q(h | x)] over `num_samples` draws, nats."""
+    return posterior_log_weights(params["layers"], _flatten(x), key, num_samples).mean(axis=0)
+
+  boltzmann = Boltzmann(
+      normaliser=normaliser, log_unnormalised=log_unnormalised,
+      exact_log_unnormalised=(
+          (lambda params, x: exact_unnormalized_log_prob(params["layers"], _flatten(x)))
+          if enumerable else None),
+      bound_log_unnormalised=bound_log_unnormalised)
 
   def top_chains(params, key, n):
     key_init, key_chain = jax.random.split(key)
@@ -264,8 +248,9 @@ def build_dbn(config, data_shape) -> Model:
     h = rbm.visible_mean(params["layers"][-1], h)
     return down_pass_mean(params["layers"], h).reshape(x.shape)
 
-  def figures(params, key, workdir):
+  def figures(params, key, workdir, dataset=None):
     """filters.png (layer 0) and gibbs_chains.png (top-RBM chains, mean-field down pass)."""
+    del dataset  # the figures need no data
     from genlatent.viz import rbm as viz_rbm
     start, key_chain = top_chains(params, key, 10)
     steps = viz_rbm.CHAIN_STEPS
@@ -276,6 +261,5 @@ def build_dbn(config, data_shape) -> Model:
                                  np.asarray(images), data_shape, steps)
 
   return Model(name="dbn", init=init, update=update, init_state=init_state,
-               log_likelihood=log_likelihood, estimators=estimators, elbo=elbo,
-               sample=sample, reconstruct=reconstruct,
-               prepare_evaluation=normaliser.prepare_evaluation, figures=figures)
+               densities=Densities(boltzmann=boltzmann), sample=sample,
+               reconstruct=reconstruct, figures=figures)

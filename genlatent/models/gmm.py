@@ -41,11 +41,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.core import MODELS, Densities, Model, TrainState
 from genlatent.core import mixture
 from genlatent.models import em
 
-ESTIMATORS = ("exact", "elbo")
 TRAININGS = ("em", "stepwise_em", "gradient")
 
 
@@ -458,37 +457,17 @@ def build_gmm(config, data_shape) -> Model:
     return state.replace(step=state.step + 1, params=from_mixture(new),
                          extra={"statistics": running}), metrics
 
-  def loss(params, batch, key):
+  def loss(params, batch, key, step):
     """−mean log p(x) over the batch (gradient training); metrics in nats per example."""
-    del key
+    del key, step
     mask = batch["mask"].astype(jnp.float32)
     log_px = mixture.log_prob(to_mixture(params), flat(batch["x"]))
     ll = jnp.sum(mask * log_px) / jnp.sum(mask)
     return -ll, {"log_likelihood": ll}
 
-  def log_likelihood(params, x, key=None, *, estimator: str = "exact",
-                     num_samples: int = 1) -> LogLikelihood:
-    """Per-example log p(x), nats: `exact`, or `elbo` with the exact posterior (equal)."""
-    del key, num_samples
-    if estimator == "exact":
-      return LogLikelihood(mixture.log_prob(to_mixture(params), flat(x)), "exact", Kind.EXACT)
-    if estimator == "elbo":
-      return LogLikelihood(elbo(params, x), "elbo", Kind.LOWER_BOUND)
-    raise ValueError(f"Unknown estimator {estimator!r} for the GMM. Known: {', '.join(ESTIMATORS)}.")
-
-  def elbo(params, x, key=None, responsibilities=None):
-    """[B] Σ_k q_k (log π_k N(x; μ_k, Σ_k) − log q_k), nats: the EM view of log p(x).
-
-    Args:
-      responsibilities: [B, K] q(k | x); default the exact posterior p(k | x),
-        for which the bound is tight (equals log p(x)).
-    """
-    del key
-    log_joint = mixture.log_joint(to_mixture(params), flat(x))
-    if responsibilities is None:
-      responsibilities = jax.nn.softmax(log_joint, axis=-1)
-    q = responsibilities
-    return jnp.sum(q * log_joint - jax.scipy.special.xlogy(q, q), axis=-1)
+  def log_prob(params, x):
+    """[B] exact log p(x), nats."""
+    return mixture.log_prob(to_mixture(params), flat(x))
 
   def sample(params, key, n):
     """[n, *data_shape] draws from the mixture."""
@@ -528,7 +507,12 @@ def build_gmm(config, data_shape) -> Model:
       return []
     return [grids.save_image_grid(images, path, scale=max(1, 112 // images.shape[1]))]
 
-  return Model(name="gmm", init=init, log_likelihood=log_likelihood, estimators=ESTIMATORS,
+  # The ELBO with the exact posterior equals log p(x); it is exposed as a bound
+  # so the mixture can sit in the lower-bound table beside the VAEs.
+  densities = Densities(log_prob=log_prob,
+                        elbo=lambda params, x, key, num_samples: mixture.elbo_from_log_joint(
+                            mixture.log_joint(to_mixture(params), flat(x))))
+  return Model(name="gmm", init=init, densities=densities,
                loss=loss if gradient else None, update=None if gradient else update,
-               init_state=init_state, elbo=elbo, sample=sample, encode=encode, decode=decode,
+               init_state=init_state, sample=sample, encode=encode, decode=decode,
                reconstruct=reconstruct, figures=figures, discrete=False)

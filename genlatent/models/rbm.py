@@ -29,8 +29,6 @@ registered as 'rbm' is `build_rbm`.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import logging
 import math
 from typing import Callable, Optional
 
@@ -39,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from genlatent.core import MODELS, Kind, LogLikelihood, Model, TrainState
+from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
 from genlatent.core import rng
 from genlatent.estimators import ais as ais_lib
 
@@ -47,8 +45,6 @@ LOG_2 = math.log(2.0)
 LOG_2PI = math.log(2.0 * math.pi)
 VISIBLE_TYPES = ("bernoulli", "gaussian")
 TRAINING = ("cd", "pcd")
-# Where `prepare_evaluation` caches log Z in a params dict: {label: {'log_z', 'stderr'}}.
-LOG_PARTITION = "log_partition"
 
 
 # ----------------------------------------------------------------------------- params
@@ -505,79 +501,18 @@ def ais_log_partition(params: dict, base_visible_bias: jax.Array, key: jax.Array
       step, init, log_z_base, ais_lib.beta_schedule(schedule), key, num_chains, unroll=unroll)
 
 
-# ------------------------------------------------- the log Z cache shared by RBM, DBN, DBM
-
-
-def ais_label(num_chains: int, schedule) -> str:
-  """'ais-MxK': M chains, K intermediate distributions."""
-  return f"ais-{num_chains}x{ais_lib.schedule_steps(schedule)}"
-
-
-def cached_log_partition(params: dict, method: str):
-  """(label, {'log_z', 'stderr'}) cached by `with_log_partition` for `method`, or None.
-
-  Args:
-    method: 'ais' (labels 'ais-MxK') or 'exact'.
-  """
-  for label, entry in params.get(LOG_PARTITION, {}).items():
-    if label == method or label.startswith(method + "-"):
-      return label, entry
-  return None
-
-
-def with_log_partition(params: dict, label: str, log_z, stderr=0.0) -> dict:
-  """params plus {LOG_PARTITION: {label: {'log_z', 'stderr'}}}, replacing any earlier cache."""
-  entry = {"log_z": jnp.asarray(log_z, jnp.float32), "stderr": jnp.asarray(stderr, jnp.float32)}
-  return dict(params, **{LOG_PARTITION: {label: entry}})
-
-
-def without_log_partition(params: dict) -> dict:
-  return {k: v for k, v in params.items() if k != LOG_PARTITION}
-
-
-def ais_report(label: str, result: ais_lib.AISResult) -> dict:
-  """Host floats for eval.json; `shared_stderr` is log Ẑ's, common to every example.
-
-  When one or a few chains carry all the weight (effective sample size under a
-  tenth of the chains, or a −∞ lower bracket), the delta-method stderr is itself
-  unreliable and log Ẑ is most likely too low (the log-likelihood too high): the
-  report then says so (`ais_reliable`, `ais_warning`) and the warning is logged.
-  """
-  num_chains = int(result.log_weights.shape[0])
-  ess = float(result.effective_sample_size)
-  low = float(result.log_z_low)
-  reliable = ess >= 0.1 * num_chains and math.isfinite(low)
-  report = {"log_partition_estimator": label,
-            "log_z": float(result.log_z), "log_z_stderr": float(result.stderr),
-            # JSON has no −∞: a bracket reaching Ẑ = 0 is written as null.
-            "log_z_low_3sigma": low if math.isfinite(low) else None,
-            "log_z_high_3sigma": float(result.log_z_high),
-            "ais_effective_sample_size": ess, "ais_reliable": reliable,
-            "shared_stderr": float(result.stderr)}
-  if not reliable:
-    report["ais_warning"] = (
-        f"AIS effective sample size {ess:.1f} of {num_chains} chains: log Z is probably "
-        "underestimated, so log p(x) is probably too high, by more than its stderr says. "
-        "Use more intermediate distributions (model.ais_schedule) or chains.")
-    logging.warning("%s: %s", label, report["ais_warning"])
-  return report
-
-
-def exact_report(log_z) -> dict:
-  return {"log_partition_estimator": "exact", "log_z": float(log_z), "shared_stderr": 0.0}
-
-
 @dataclasses.dataclass(frozen=True)
 class Normaliser:
   """log Z of a model whose normaliser is that of an RBM: the RBM itself, a DBN's top
-  RBM, a DBM seen as an RBM over (v, h2) | h1. Exact by enumeration or by AIS, and
-  cached in the params by `prepare_evaluation` so one evaluation runs AIS once.
+  RBM, a DBM seen as an RBM over (v, h2) | h1. Exact by enumeration or by AIS; an
+  evaluation computes it once (`genlatent.estimators.ais.log_partition_state`)
+  and hands it to every batch as evaluation state.
 
   Attributes:
     as_rbm: params -> the RBM params whose partition function is wanted.
     base_logits: params -> [units] logits of the AIS base model's visible side.
     schedule: the AIS schedule (see `genlatent.estimators.ais`).
-    enumerable: whether `exact_log_partition` can enumerate `as_rbm(params)`.
+    enumerable: whether `exact` can enumerate `as_rbm(params)`.
     ais_chains: chains for log Z when an estimator other than 'ais' needs it.
   """
   as_rbm: Callable[[dict], dict]
@@ -586,46 +521,14 @@ class Normaliser:
   enumerable: bool
   ais_chains: int
 
-  def log_partition(self, params, key, method: str, num_chains: int):
-    """(log Z, label): the cached value when `prepare_evaluation` ran, else computed here."""
-    cached = cached_log_partition(params, method)
-    if cached is not None:
-      return cached[1]["log_z"], cached[0]
-    model = self.as_rbm(params)
-    if method == "exact":
-      return exact_log_partition(model), "exact"
-    result = ais_log_partition(model, self.base_logits(params), key, num_chains, self.schedule)
-    return result.log_z, ais_label(num_chains, self.schedule)
+  def exact(self, params) -> jax.Array:
+    """Scalar log Z by enumeration."""
+    return exact_log_partition(self.as_rbm(params))
 
-  def for_elbo(self, params, key):
-    """(log Z, label, exact?) for a bound: exact when enumerable, else AIS."""
-    for method in ("exact", "ais"):
-      cached = cached_log_partition(params, method)
-      if cached is not None:
-        return cached[1]["log_z"], cached[0], method == "exact"
-    if self.enumerable:
-      return exact_log_partition(self.as_rbm(params)), "exact", True
-    log_z, label = self.log_partition(params, key, "ais", self.ais_chains)
-    return log_z, label, False
-
-  def prepare_evaluation(self, params, key, *, estimator: str, num_samples: int):
-    """log Z once per evaluation: (params with it cached, report for eval.json).
-
-    'exact' (and 'elbo' when enumerable) enumerates; 'ais' runs `num_samples`
-    chains; any other estimator runs `ais_chains`.
-    """
-    params = without_log_partition(params)
-    model = self.as_rbm(params)
-    if estimator == "exact" or (estimator == "elbo" and self.enumerable):
-      log_z = jax.jit(exact_log_partition)(model)
-      return with_log_partition(params, "exact", log_z), exact_report(log_z)
-    chains = num_samples if estimator == "ais" else self.ais_chains
-    result = jax.jit(functools.partial(ais_log_partition, num_chains=chains,
-                                       schedule=self.schedule))(
-        model, self.base_logits(params), key)
-    label = ais_label(chains, self.schedule)
-    return (with_log_partition(params, label, result.log_z, result.stderr),
-            ais_report(label, result))
+  def ais(self, params, key: jax.Array, num_chains: int) -> ais_lib.AISResult:
+    """log Ẑ by AIS from the base-rate model with `num_chains` chains."""
+    return ais_log_partition(self.as_rbm(params), self.base_logits(params), key, num_chains,
+                             self.schedule)
 
 
 # ----------------------------------------------------------------------------- the family
@@ -682,7 +585,6 @@ def build_rbm(config, data_shape) -> Model:
   trainable = ("weights", "visible_bias", "hidden_bias") + (("log_sigma",) if learn_sigma else ())
   enumerable = num_hidden <= ais_lib.MAX_ENUMERATION_BITS or (
       visible == "bernoulli" and num_visible <= ais_lib.MAX_ENUMERATION_BITS)
-  estimators = ("ais", "exact") if enumerable else ("ais",)
   normaliser = Normaliser(as_rbm=lambda params: params,
                           base_logits=lambda params: params["base_visible_bias"],
                           schedule=schedule, enumerable=enumerable,
@@ -757,31 +659,17 @@ def build_rbm(config, data_shape) -> Model:
     return state.replace(step=state.step + 1, params=new_params, opt_state=opt_state,
                          extra=extra), metrics
 
-  def log_likelihood(params, x, key, *, estimator: str = "ais",
-                     num_samples: int = 100) -> LogLikelihood:
-    """Per-example log p(x) = −F(x) − log Z, nats.
-
-    'ais': log Z by AIS with num_samples chains: a stochastic estimate. Without
-    `prepare_evaluation` every call reruns AIS (M × K Gibbs sweeps); the
-    evaluator runs it once per evaluation and every batch reuses it.
-    'exact': log Z by enumeration (one side ≤ 20 units).
-    """
-    if estimator not in estimators:
-      raise ValueError(f"Unknown estimator {estimator!r} for this RBM. Known: "
-                       f"{', '.join(estimators)}.")
-    log_z, label = normaliser.log_partition(params, key, estimator, num_samples)
-    values = -free_energy(params, to_visible(params, x)) - log_z
+  def log_unnormalised(params, x):
+    """[B] log p*(x) = −F(x), nats (with the Jacobian of the standardisation for
+    Gaussian units, so that log p*(x) − log Z is the density of x itself)."""
+    values = -free_energy(params, to_visible(params, x))
     if gaussian:  # the density of x = mean + scale·v
       values = values - jnp.sum(jnp.log(params["data_scale"]))
-    return LogLikelihood(values, label, Kind.EXACT if estimator == "exact" else Kind.ESTIMATE)
+    return values
 
-  def prepare_evaluation(params, key, *, estimator: str, num_samples: int):
-    """Computes log Z once for an evaluation: (params with it cached, report)."""
-    if estimator not in estimators:
-      raise ValueError(f"Unknown estimator {estimator!r} for this RBM. Known: "
-                       f"{', '.join(estimators)}.")
-    return normaliser.prepare_evaluation(params, key, estimator=estimator,
-                                         num_samples=num_samples)
+  boltzmann = Boltzmann(normaliser=normaliser,
+                        log_unnormalised=lambda params, x, key: (log_unnormalised(params, x), ""),
+                        exact_log_unnormalised=log_unnormalised)
 
   def sample(params, key, n):
     """[n, *data_shape] E[v | h] after `sample_steps` Gibbs sweeps from the base-rate model."""
@@ -802,8 +690,9 @@ def build_rbm(config, data_shape) -> Model:
   def reconstruct(params, x, key=None):
     return decode(params, encode(params, x, key))
 
-  def figures(params, key, workdir):
+  def figures(params, key, workdir, dataset=None):
     """filters.png (the first 100 hidden units' weights) and gibbs_chains.png."""
+    del dataset  # the figures need no data
     from genlatent.viz import rbm as viz_rbm  # matplotlib only when drawing
     key_init, key_chain = jax.random.split(key)
     v = base_samples(params, params["base_visible_bias"], key_init, 10)
@@ -814,7 +703,6 @@ def build_rbm(config, data_shape) -> Model:
                                  data_shape, steps)
 
   return Model(name="rbm", init=init, update=update, init_state=init_state,
-               log_likelihood=log_likelihood, estimators=estimators, sample=sample,
-               encode=encode, decode=decode, reconstruct=reconstruct,
-               prepare_evaluation=prepare_evaluation, figures=figures,
+               densities=Densities(boltzmann=boltzmann), sample=sample,
+               encode=encode, decode=decode, reconstruct=reconstruct, figures=figures,
                discrete=not gaussian)

@@ -17,19 +17,16 @@ p(z2) p(z1|z2) p(x|z1), with `latent_dim` the top layer z2 and `latent_dim_1` z1
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
 from genlatent import nets
-from genlatent.core import MODELS, Kind, LogLikelihood, Model
+from genlatent.core import MODELS, Densities, LatentVariable, Model
 from genlatent.core import maths, rng
-from genlatent.estimators import importance, importance_sampled_log_likelihood
+from genlatent.estimators import importance
 from genlatent.nets.likelihoods import build_likelihood
 from genlatent.priors import PriorContext, build_prior
 
-ESTIMATORS = ("importance", "elbo")
 OBJECTIVES = ("elbo", "iwae")
 
 
@@ -144,7 +141,7 @@ def build_vae(config, data_shape) -> Model:
     per_example = jax.vmap(one)(rng.example_keys(key, index))  # [B, S, d]
     return jax.tree.map(lambda e: jnp.swapaxes(e, 0, 1), per_example)
 
-  def loss(params, batch, key, step=0):
+  def loss(params, batch, key, step):
     """The training objective, nats per example averaged over the batch."""
     eps = example_noise(key, batch["index"], num_train_samples)
     log_px_z, log_pz, log_q, kl_analytic = terms(params, batch["x"], eps)
@@ -181,21 +178,11 @@ def build_vae(config, data_shape) -> Model:
     total, _ = jax.lax.scan(body, jnp.zeros((batch,)), jnp.arange(num_chunks))
     return total / num_samples
 
-  def log_weights(params, x, key, n):
-    """[n, B] log p(x, z) − log q(z|x) for z ~ q(z|x)."""
+  def log_weights(params, x, key, n, proposal=None):
+    """[n, B] log p(x, z) − log q(z|x) for z ~ q(z|x) (the encoder is the proposal)."""
+    del proposal
     log_px_z, log_pz, log_q, _ = terms(params, x, noise(key, (n, x.shape[0])))
     return log_px_z + log_pz - log_q
-
-  def log_likelihood(params, x, key, *, estimator: str = "importance",
-                     num_samples: int = 1000) -> LogLikelihood:
-    """Per-example log p(x), nats: `importance` (k = num_samples) or `elbo`."""
-    if estimator == "importance":
-      values = importance_sampled_log_likelihood(
-          functools.partial(log_weights, params, x), key, num_samples, chunk_size)
-      return LogLikelihood(values, f"importance-{num_samples}", Kind.ESTIMATE)
-    if estimator == "elbo":
-      return LogLikelihood(elbo(params, x, key, num_samples), "elbo", Kind.LOWER_BOUND)
-    raise ValueError(f"Unknown estimator {estimator!r} for the VAE. Known: {', '.join(ESTIMATORS)}.")
 
   def diagnostics(params, x, key):
     """Per-example reconstruction term and KL (one posterior sample), nats: {name: [B]}."""
@@ -228,7 +215,8 @@ def build_vae(config, data_shape) -> Model:
     mean, _ = encode_gaussian(params["encoder"], x)
     return likelihood.mean(decoder_out(params, mean))
 
-  return Model(name="vae", init=init, loss=loss, log_likelihood=log_likelihood,
-               estimators=ESTIMATORS, elbo=elbo, sample=sample, encode=encode,
+  densities = Densities(elbo=elbo,
+                        latent=LatentVariable(log_weights=log_weights, chunk_size=chunk_size))
+  return Model(name="vae", init=init, loss=loss, densities=densities, sample=sample, encode=encode,
                decode=decode, reconstruct=reconstruct, diagnostics=diagnostics,
                discrete=likelihood.discrete)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import json
 import math
 import os
@@ -13,6 +12,7 @@ import jax
 import numpy as np
 
 from genlatent import data as data_lib
+from genlatent import estimators as estimators_lib
 from genlatent.core import Kind, Model, Summary, summarize
 
 VALUES_FILE = "eval_values.npz"  # beside eval.json: each entry's per-example nats
@@ -36,28 +36,31 @@ def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, esti
                    dataset: data_lib.Dataset | None = None) -> Summary:
   """Mean ± stderr of per-example log p(x) over `split`, nats.
 
-  Batches are padded to `batch_size` and masked so every example counts exactly
-  once; batch i draws its randomness from `fold_in(key, i)`. `dataset`, when
-  given, is handed to a `prepare_evaluation` that asks for it (Parzen windows
-  choose their bandwidth on its validation split).
+  The estimator is looked up by name (`genlatent.core.ESTIMATORS`) and checked
+  against what the model exposes. Its shared work (`prepare`: log Z, a Parzen
+  window, a proposal) runs once, on one device, and its state goes to every
+  batch beside the params. Batches are padded to `batch_size` and masked so
+  every example counts exactly once; batch i draws its randomness from
+  `fold_in(key, i)`. `dataset`'s validation split, when there is one, is what
+  `prepare` may fit on (a Parzen bandwidth, a proposal widening).
   """
-  if estimator not in model.estimators:
-    raise ValueError(f"Model {model.name!r} has no estimator {estimator!r}. "
-                     f"Known: {', '.join(model.estimators)}.")
+  chosen = estimators_lib.resolve(estimator, model)
   backend.check_batch_size(batch_size, "Evaluation batch size")
 
-  report = {}
-  if model.prepare_evaluation is not None:
+  state, report = None, {}
+  if chosen.shares_work(model):
     key, prepare_key = jax.random.split(key)
-    params, report = prepare_params(model, backend, params, prepare_key, estimator=estimator,
-                                    num_samples=num_samples, dataset=dataset)
+    validation_x = (dataset.validation.x if dataset is not None
+                    and dataset.validation.num_examples else None)
+    state, report = estimators_lib.prepare(chosen, model, host_params(backend, params),
+                                           prepare_key, num_samples, validation_x)
+    state = backend.put_state(state)
 
   per_example = _per_example_log_likelihood(model, estimator, num_samples)
   label = jax.eval_shape(
-      lambda p, x, k: model.log_likelihood(p, x, k, estimator=estimator, num_samples=num_samples),
-      params if backend.name == "mesh" else jax.tree.map(lambda a: a[0], params),
-      split.x[:batch_size], key)
-  values = map_split(backend, per_example, params, split, batch_size, key)
+      lambda ps, x, k: chosen.log_likelihood(model, ps[0], ps[1], x, k, num_samples),
+      host_params(backend, (params, state)), split.x[:batch_size], key)
+  values = map_split(backend, per_example, (params, state), split, batch_size, key)
   summary = summarize(values, label.estimator, label.kind)
   if not report:
     return summary
@@ -73,30 +76,21 @@ def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, esti
 def _per_example_log_likelihood(model: Model, estimator: str, num_samples: int):
   """One function object per (model, estimator, k), so jit reuses its compilation
   across calls (periodic validation would otherwise recompile every time)."""
+  chosen = estimators_lib.resolve(estimator, model)
 
-  def per_example(p, x, k):
-    return model.log_likelihood(p, x, k, estimator=estimator, num_samples=num_samples).values
+  def per_example(params_and_state, x, k):
+    params, state = params_and_state
+    return chosen.log_likelihood(model, params, state, x, k, num_samples).values
 
   return per_example
 
 
-def prepare_params(model: Model, backend, params, key: jax.Array, *, estimator: str,
-                   num_samples: int, dataset: data_lib.Dataset | None = None):
-  """(params', report) from the family's `prepare_evaluation`, run once on one device.
-
-  The params come to the host first so the shared work (e.g. AIS chains) is not
-  replicated on every device, and go back replicated as the backend wants them.
-  """
+def host_params(backend, params):
+  """This process's one copy of backend-placed (replicated) params, as numpy arrays."""
   if backend.name == "mesh":  # replicated: this process's copy is the whole array
-    host = jax.tree.map(lambda a: np.asarray(
+    return jax.tree.map(lambda a: np.asarray(
         a.addressable_data(0) if isinstance(a, jax.Array) else a), params)
-  else:
-    host = jax.tree.map(lambda a: np.asarray(a[0]), params)
-  wants_data = "dataset" in inspect.signature(model.prepare_evaluation).parameters
-  prepared, report = model.prepare_evaluation(host, key, estimator=estimator,
-                                              num_samples=num_samples,
-                                              **({"dataset": dataset} if wants_data else {}))
-  return backend.put_state(prepared), report
+  return jax.tree.map(lambda a: np.asarray(a[0]), params)
 
 
 def map_split(backend, fn, params, split: data_lib.Split, batch_size: int, key: jax.Array):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.metadata
-import inspect
 import json
 import logging
 import os
@@ -59,12 +58,9 @@ def gradient_update(loss_fn, tx: optax.GradientTransformation):
   mesh backend the batch mean in `loss_fn` already spans every device.
   """
 
-  takes_step = "step" in inspect.signature(loss_fn).parameters
-
   def update(state: TrainState, batch, key, axis_name=None):
-    kwargs = {"step": state.step} if takes_step else {}
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, batch, key, **kwargs)
+        state.params, batch, key, state.step)
     metrics = dict(metrics, loss=loss)
     if axis_name is not None:
       grads = jax.lax.pmean(grads, axis_name)
@@ -372,9 +368,7 @@ def write_figures(config, model: Model, params, dataset, workdir: str, num: int 
         dataset.to_images(x), dataset.to_images(recon),
         os.path.join(workdir, "reconstructions.png"), scale=scale))
   if model.figures is not None:
-    wants_data = "dataset" in inspect.signature(model.figures).parameters
-    paths.extend(model.figures(params, keys["sample"], workdir,
-                               **({"dataset": dataset} if wants_data else {})))
+    paths.extend(model.figures(params, keys["sample"], workdir, dataset))
   return paths
 
 

@@ -14,6 +14,7 @@ from configs import aae as aae_config
 from genlatent import nets, train
 from genlatent.core import PRIORS
 from genlatent.data import load_dataset
+from genlatent import estimators
 from genlatent.models.aae import (build_aae_parts, clustering_accuracy, discriminator_loss,
                                   generator_loss)
 from tests.train.helpers import assert_trees_close
@@ -287,31 +288,35 @@ def test_importance_estimate_matches_the_exact_linear_gaussian_likelihood():
   m_inv = np.linalg.inv(w.T @ w + sigma ** 2 * np.eye(k))
   params["encoder"] = {"head": {"kernel": jnp.asarray(w @ m_inv.T, jnp.float32),
                                 "bias": jnp.asarray(-b @ w @ m_inv.T, jnp.float32)}}
-  params["proposal"] = {"scale": jnp.float32(np.sqrt(np.diag(sigma ** 2 * m_inv)).max() * 1.3)}
-  estimate = jax.jit(lambda p: parts.model.log_likelihood(
-      p, x, jax.random.PRNGKey(1), estimator="importance", num_samples=5000).values)(params)
+  # The proposal widening is evaluation state handed to the estimator, not a param.
+  proposal = {"scale": jnp.float32(np.sqrt(np.diag(sigma ** 2 * m_inv)).max() * 1.3)}
+  importance = estimators.resolve("importance", parts.model)
+  estimate = jax.jit(lambda p, s: importance.log_likelihood(
+      parts.model, p, s, x, jax.random.PRNGKey(1), 5000).values)(params, proposal)
   np.testing.assert_allclose(estimate, exact, atol=0.05)
 
 
-def test_parzen_needs_prepare_evaluation_and_is_labelled():
+def test_parzen_needs_a_validation_split_and_is_labelled():
   parts = build_aae_parts(_model_config(), (8, 8, 1))
   model = parts.model
   x = jnp.zeros((4, 8, 8, 1))
   params = model.init(jax.random.PRNGKey(0), x)
-  with pytest.raises(ValueError, match="prepare_evaluation"):
-    model.log_likelihood(params, x, jax.random.PRNGKey(0), estimator="parzen", num_samples=10)
+  with pytest.raises(ValueError, match="validation split"):
+    estimators.log_likelihood(model, params, x, jax.random.PRNGKey(0), estimator="parzen",
+                              num_samples=10)
   dataset = load_dataset(ml_collections.ConfigDict(dict(source="digits", validation_size=100)))
-  prepared, report = model.prepare_evaluation(params, jax.random.PRNGKey(0), estimator="parzen",
-                                              num_samples=300, dataset=dataset)
-  assert prepared["parzen"]["centres"].shape == (300, 64) and report["bandwidth"] > 0
-  out = model.log_likelihood(prepared, jnp.asarray(dataset.test.x[:5]), jax.random.PRNGKey(0),
-                             estimator="parzen", num_samples=300)
+  parzen = estimators.resolve("parzen", model)
+  state, report = parzen.prepare(model, params, jax.random.PRNGKey(0), 300, dataset.validation.x)
+  assert state["centres"].shape == (300, 64) and report["bandwidth"] > 0
+  assert "parzen" not in params  # evaluation state stays out of the params
+  out = parzen.log_likelihood(model, params, state, jnp.asarray(dataset.test.x[:5]),
+                              jax.random.PRNGKey(0), 300)
   assert out.estimator == "parzen-300" and out.kind.value == "parzen estimate"
   assert np.all(np.isfinite(out.values))
-  assert model.estimators == ("parzen", "importance")
+  assert estimators.supported(model) == ["importance", "parzen"]
   clustering = build_aae_parts(_model_config(variant="clustering"), (8, 8, 1)).model
   squared = build_aae_parts(_model_config(likelihood="squared_error"), (8, 8, 1)).model
-  assert clustering.estimators == ("parzen",) and squared.estimators == ("parzen",)
+  assert estimators.supported(clustering) == estimators.supported(squared) == ["parzen"]
 
 
 # --------------------------------------------------------------------------- figures

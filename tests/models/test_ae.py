@@ -7,6 +7,7 @@ import numpy as np
 
 from configs import ae as ae_config
 from genlatent.core import Kind
+from genlatent import estimators
 from genlatent.models import build_model
 
 SHAPE = (8, 8, 1)
@@ -31,8 +32,8 @@ def test_beta_zero_vae_with_a_point_posterior_is_the_autoencoder():
   vae_params = {"encoder": dict(params["encoder"], head={
       "kernel": head["kernel"].at[:, d:].set(0.0), "bias": head["bias"].at[d:].set(-60.0)}),
       "decoder": params["decoder"], "prior": {}}
-  ae_loss, _ = jax.jit(ae.loss)(params, batch, jax.random.PRNGKey(2))
-  vae_loss, _ = jax.jit(vae.loss)(vae_params, batch, jax.random.PRNGKey(2))
+  ae_loss, _ = jax.jit(ae.loss)(params, batch, jax.random.PRNGKey(2), 0)
+  vae_loss, _ = jax.jit(vae.loss)(vae_params, batch, jax.random.PRNGKey(2), 0)
   np.testing.assert_allclose(vae_loss, ae_loss, rtol=1e-5)
 
 
@@ -45,12 +46,13 @@ def test_finalize_fits_the_code_mixture_and_sampling_uses_it():
   from genlatent.core import mixture  # noqa: F401  the GMM family's density
   gmm = build_model(ml_collections.ConfigDict(dict(name="gmm", num_components=2,
                                                    covariance_type="full")), (codes.shape[1],))
-  before = gmm.log_likelihood(params["code_density"], codes, None, estimator="exact").values
-  after = gmm.log_likelihood(fitted["code_density"], codes, None, estimator="exact").values
+  before = gmm.densities.log_prob(params["code_density"], codes)
+  after = gmm.densities.log_prob(fitted["code_density"], codes)
   assert float(after.mean()) > float(before.mean()) + 1.0
   # Decoded mixture samples are images; IS log-likelihood is labelled an estimate.
   samples = jax.jit(model.sample, static_argnums=2)(fitted, jax.random.PRNGKey(3), 8)
   assert samples.shape == (8,) + SHAPE and np.all((samples >= 0) & (samples <= 1))
-  ll = model.log_likelihood(fitted, x[:8], jax.random.PRNGKey(4), num_samples=50)
+  ll = estimators.log_likelihood(model, fitted, x[:8], jax.random.PRNGKey(4),
+                                 estimator="importance", num_samples=50)
   assert ll.kind == Kind.ESTIMATE and ll.estimator == "importance-50"
   assert np.all(np.isfinite(ll.values))

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.special import expit, logsumexp
 
 from configs import dbn as dbn_config
+from genlatent import estimators
 from genlatent.models import dbn
 
 V, H1, H2 = 6, 5, 4
@@ -58,26 +59,28 @@ def _brute_force(params, v):
 
 def test_exact_estimator_and_bounds_against_brute_force():
   model = _model()
-  assert model.estimators == ("ais", "elbo", "exact")
+  assert estimators.supported(model) == ["ais", "elbo", "exact", "parzen"]
   params = _random_params(model)
   x = jnp.asarray(_states(V)[[0, 5, 17, 40, 63]]).reshape(5, V, 1, 1)
   v = np.asarray(x).reshape(5, V)
   log_p, exact_elbo = _brute_force(params, v)
   key = jax.random.PRNGKey(0)
-  exact = model.log_likelihood(params, x, key, estimator="exact")
+  exact = estimators.log_likelihood(model, params, x, key, estimator="exact")
   assert exact.estimator == "exact"
   np.testing.assert_allclose(exact.values, log_p, atol=1e-4)
   assert np.all(exact_elbo < log_p - 0.01)  # the bound is below, visibly
   # The top RBM enumerates, so the elbo is a true lower bound; Monte Carlo over Q.
-  elbo = model.log_likelihood(params, x, key, estimator="elbo", num_samples=20000)
+  elbo = estimators.log_likelihood(model, params, x, key, estimator="elbo", num_samples=20000)
   assert (elbo.estimator, elbo.kind.value) == ("elbo", "lower bound")
   np.testing.assert_allclose(elbo.values, exact_elbo, atol=0.05)
-  np.testing.assert_allclose(model.elbo(params, x, key, 20000), exact_elbo, atol=0.05)
   # 'ais': log Z of the top RBM by AIS, importance-weighted over Q: close to exact.
-  prepared, report = model.prepare_evaluation(params, key, estimator="ais", num_samples=100)
+  # The evaluation state (log Ẑ) is returned by `prepare`, never kept in the params.
+  ais_estimator = estimators.resolve("ais", model)
+  state, report = ais_estimator.prepare(model, params, key, 100, None)
+  assert set(state) == {"log_z"}
   assert report["log_z_low_3sigma"] <= report["log_z"] <= report["log_z_high_3sigma"]
-  ais = jax.jit(lambda p, x, k: model.log_likelihood(p, x, k, estimator="ais",
-                                                     num_samples=100))(prepared, x, key)
+  ais = jax.jit(lambda p, s, x, k: ais_estimator.log_likelihood(model, p, s, x, k, 100))(
+      params, state, x, key)
   assert (ais.estimator, ais.kind.value) == ("ais-100x1000+importance-5000", "estimate")
   np.testing.assert_allclose(ais.values, log_p, atol=0.1)
   assert np.all(np.asarray(ais.values) > exact_elbo + 0.2)  # tighter than the elbo

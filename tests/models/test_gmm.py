@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from configs import gmm as gmm_config
 from genlatent import data, runs, train
 from genlatent.core import Kind, mixture
+from genlatent import estimators
 from genlatent.models import build_model, gmm
 from tests.train.helpers import assert_trees_close
 
@@ -83,8 +84,8 @@ def test_log_likelihood_equals_sklearn_score_samples(fitted, covariance_type):
   model = build_model(model_config(covariance_type=covariance_type), (4,))
   ref = fits[covariance_type].score_samples(x)
   with jax.enable_x64(True):  # the formula, at float64
-    ll = model.log_likelihood(params_of(fits[covariance_type], jnp.float64), jnp.asarray(x))
-    np.testing.assert_allclose(np.asarray(ll.values), ref, rtol=1e-10)
+    ll = model.densities.log_prob(params_of(fits[covariance_type], jnp.float64), jnp.asarray(x))
+    np.testing.assert_allclose(np.asarray(ll), ref, rtol=1e-10)
   # float32 arithmetic, against the reference on the same float32-rounded points
   # and parameters (rounding the inputs alone moves log p by ~1e-6 relative).
   x32 = x.astype(np.float32)
@@ -93,7 +94,7 @@ def test_log_likelihood_equals_sklearn_score_samples(fitted, covariance_type):
   rounded.weights_ = np.exp(np.asarray(params32["logits"], np.float64))
   rounded.means_ = np.asarray(params32["means"], np.float64)
   rounded.precisions_cholesky_ = np.asarray(params32["precision_cholesky"], np.float64)
-  ll = model.log_likelihood(params32, jnp.asarray(x32))
+  ll = estimators.log_likelihood(model, params32, jnp.asarray(x32), None, estimator="exact")
   assert ll.estimator == "exact" and ll.kind == Kind.EXACT
   np.testing.assert_allclose(np.asarray(ll.values), rounded.score_samples(x32.astype(np.float64)),
                              rtol=1e-6)
@@ -108,17 +109,20 @@ def test_elbo_with_exact_posterior_equals_log_likelihood(fitted):
   model = build_model(model_config(), (4,))
   params = params_of(fits["full"], jnp.float32)
   xs = jnp.asarray(x[:50], jnp.float32)
-  ll = model.log_likelihood(params, xs).values
-  np.testing.assert_allclose(model.elbo(params, xs), ll, rtol=1e-6, atol=1e-5)
-  bound = model.log_likelihood(params, xs, estimator="elbo")
+  ll = model.densities.log_prob(params, xs)
+  bound = estimators.log_likelihood(model, params, xs, None, estimator="elbo")
+  np.testing.assert_allclose(bound.values, ll, rtol=1e-6, atol=1e-5)
   assert bound.kind == Kind.LOWER_BOUND
   # Any other q gives less: the gap is KL(q || p(k|x)) ≥ 0.
   q = jax.nn.softmax(jax.random.normal(jax.random.PRNGKey(0), (50, 3)), axis=-1)
-  assert np.all(np.asarray(model.elbo(params, xs, responsibilities=q)) <= np.asarray(ll) + 1e-5)
+  log_joint = mixture.log_joint(mixture.MixtureOfGaussians(
+      params["logits"], params["means"], params["precision_cholesky"], "full"), xs)
+  np.testing.assert_allclose(mixture.elbo_from_log_joint(log_joint), ll, rtol=1e-6, atol=1e-5)
+  assert np.all(np.asarray(mixture.elbo_from_log_joint(log_joint, q)) <= np.asarray(ll) + 1e-5)
 
 
 def mean_log_likelihood(model, params, x) -> float:
-  return float(jax.jit(lambda p, x: model.log_likelihood(p, x).values.mean())(
+  return float(jax.jit(lambda p, x: model.densities.log_prob(p, x).mean())(
       params, jnp.asarray(x, jnp.float32)))
 
 
@@ -212,8 +216,8 @@ def test_bic_and_aic_equal_sklearn(fitted):
   x, fits = fitted
   for ct in TYPES:
     model = build_model(model_config(covariance_type=ct), (4,))
-    ll = model.log_likelihood(params_of(fits[ct], jnp.float32), jnp.asarray(x, jnp.float32))
-    criteria = gmm.information_criteria(ll.values, 3, 4, ct)
+    ll = model.densities.log_prob(params_of(fits[ct], jnp.float32), jnp.asarray(x, jnp.float32))
+    criteria = gmm.information_criteria(ll, 3, 4, ct)
     assert criteria["num_parameters"] == fits[ct]._n_parameters()  # pylint: disable=protected-access
     assert criteria["bic"] == pytest.approx(fits[ct].bic(x), rel=1e-5)
     assert criteria["aic"] == pytest.approx(fits[ct].aic(x), rel=1e-5)
@@ -282,7 +286,7 @@ def test_gradient_training_reaches_the_em_optimum():
 
   @jax.jit
   def step(params, opt):
-    (loss, _), grads = jax.value_and_grad(model.loss, has_aux=True)(params, full_batch(x), None)
+    (loss, _), grads = jax.value_and_grad(model.loss, has_aux=True)(params, full_batch(x), None, 0)
     updates, opt = tx.update(grads, opt)
     return optax.apply_updates(params, updates), opt, loss
 

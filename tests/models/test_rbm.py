@@ -12,6 +12,7 @@ import pytest
 
 from configs import rbm as rbm_config
 from genlatent import train
+from genlatent import estimators
 from genlatent.models import rbm
 from tests.train.helpers import assert_trees_close, random_rbm
 
@@ -156,11 +157,16 @@ def test_smoke_run_writes_an_ais_estimate_with_its_spread_and_figures(tmp_path):
 def test_unknown_estimator_and_oversized_exact_are_clear_errors():
   config = rbm_config.get_config("digits").model
   model = rbm.build_rbm(config, (8, 8, 1))
-  assert model.estimators == ("ais",)  # 64 visible, 100 hidden: nothing to enumerate
+  # 64 visible, 100 hidden: nothing to enumerate.
+  assert estimators.supported(model) == ["ais", "parzen"]
   params = model.init(jax.random.PRNGKey(0), None)
-  with pytest.raises(ValueError, match="Unknown estimator 'exact'.*Known: ais"):
-    model.log_likelihood(params, jnp.zeros((2, 8, 8, 1)), jax.random.PRNGKey(0),
-                         estimator="exact")
+  with pytest.raises(ValueError, match="Estimator 'exact' needs .*Estimators for this model: "
+                     "ais, parzen"):
+    estimators.log_likelihood(model, params, jnp.zeros((2, 8, 8, 1)), jax.random.PRNGKey(0),
+                              estimator="exact")
+  with pytest.raises(KeyError, match="Unknown estimator 'exakt'. Known estimators: ais, elbo"):
+    estimators.log_likelihood(model, params, jnp.zeros((2, 8, 8, 1)), jax.random.PRNGKey(0),
+                              estimator="exakt")
   with pytest.raises(ValueError, match="cannot be enumerated"):
     rbm.exact_log_partition(params)
 
@@ -168,9 +174,9 @@ def test_unknown_estimator_and_oversized_exact_are_clear_errors():
 def test_a_weight_dominated_ais_run_is_flagged_not_trusted():
   from genlatent.estimators import ais
   lopsided = ais.summarize_log_weights(jnp.array([0.0] * 99 + [30.0]))
-  report = rbm.ais_report("ais-100x10", lopsided)
+  report = ais.ais_report("ais-100x10", lopsided)
   assert not report["ais_reliable"] and "underestimated" in report["ais_warning"]
   assert report["log_z_low_3sigma"] is None  # −∞ has no JSON form
   json.dumps(report, allow_nan=False)
-  even = rbm.ais_report("ais-100x10", ais.summarize_log_weights(jnp.linspace(0.0, 1.0, 100)))
+  even = ais.ais_report("ais-100x10", ais.summarize_log_weights(jnp.linspace(0.0, 1.0, 100)))
   assert even["ais_reliable"] and "ais_warning" not in even

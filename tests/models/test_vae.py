@@ -8,6 +8,7 @@ import pytest
 import scipy.stats
 
 from genlatent.core import maths
+from genlatent import estimators
 from genlatent.models import build_model
 from genlatent.models.vae import kl_weight
 
@@ -35,16 +36,16 @@ def test_iwae_with_one_sample_is_the_monte_carlo_elbo():
   iwae_model = build_model(_config(objective="iwae", num_train_samples=1), SHAPE)
   params = elbo_model.init(jax.random.PRNGKey(0), batch["x"])
   key = jax.random.PRNGKey(1)
-  iwae_loss, metrics = iwae_model.loss(params, batch, key)
+  iwae_loss, metrics = iwae_model.loss(params, batch, key, 0)
   # Same noise: the one-sample IWAE bound is log p(x|z) + log p(z) − log q(z|x).
   np.testing.assert_allclose(-iwae_loss, metrics["iwae_bound"], rtol=1e-6)
   mc_elbo = metrics["recon"] - (metrics["kl"])  # kl here is the analytic one
   # In expectation they agree: average over many keys.
-  bounds = jax.jit(jax.vmap(lambda k: -iwae_model.loss(params, batch, k)[0]))(
+  bounds = jax.jit(jax.vmap(lambda k: -iwae_model.loss(params, batch, k, 0)[0]))(
       jax.random.split(key, 4000))
   # The analytic-KL ELBO still averages its reconstruction term over samples: use
   # 10× more so its own noise is small, and allow for both in the tolerance.
-  analytic = jax.jit(elbo_model.elbo, static_argnums=3)(params, batch["x"], key, 40000).mean()
+  analytic = jax.jit(elbo_model.densities.elbo, static_argnums=3)(params, batch["x"], key, 40000).mean()
   stderr = float(bounds.std()) / np.sqrt(4000)
   assert abs(float(bounds.mean()) - float(analytic)) < 3 * stderr * np.sqrt(1.1)
   assert np.isfinite(mc_elbo)
@@ -56,8 +57,8 @@ def test_iwae_bound_increases_with_k():
   params = model.init(jax.random.PRNGKey(0), batch["x"])
   means = []
   for k in (1, 5, 50, 500):
-    estimate = jax.jit(lambda key: model.log_likelihood(
-        params, batch["x"], key, estimator="importance", num_samples=k).values)
+    estimate = jax.jit(lambda key: estimators.log_likelihood(
+        model, params, batch["x"], key, estimator="importance", num_samples=k).values)
     means.append(float(jnp.mean(jnp.stack([estimate(jax.random.PRNGKey(i)) for i in range(20)]))))
   assert means == sorted(means) and means[-1] - means[0] > 0.1
 
@@ -98,16 +99,20 @@ def test_linear_gaussian_estimates_converge_to_exact_log_likelihood():
   params, exact_dist = _ppca_params(model, x)
   exact = exact_dist.logpdf(np.asarray(x).reshape(16, D))
   key = jax.random.PRNGKey(2)
-  iwae = model.log_likelihood(params, x, key, estimator="importance", num_samples=5000).values
-  elbo = model.log_likelihood(params, x, key, estimator="elbo", num_samples=5000).values
+  iwae = estimators.log_likelihood(model, params, x, key, estimator="importance",
+                                   num_samples=5000).values
+  elbo = estimators.log_likelihood(model, params, x, key, estimator="elbo",
+                                   num_samples=5000).values
   np.testing.assert_allclose(iwae, exact, atol=0.05)
   # With the exact posterior every importance weight equals p(x): the ELBO is tight
   # (up to float32 rounding and the Monte-Carlo reconstruction term).
   np.testing.assert_allclose(elbo, exact, atol=0.05)
   # A worse posterior loosens the ELBO but importance sampling still converges.
   params["encoder"]["head"]["bias"] = params["encoder"]["head"]["bias"].at[K_LAT:].add(1.0)
-  loose = model.log_likelihood(params, x, key, estimator="elbo", num_samples=5000).values
-  iwae = model.log_likelihood(params, x, key, estimator="importance", num_samples=5000).values
+  loose = estimators.log_likelihood(model, params, x, key, estimator="elbo",
+                                   num_samples=5000).values
+  iwae = estimators.log_likelihood(model, params, x, key, estimator="importance",
+                                   num_samples=5000).values
   assert np.all(exact - np.asarray(loose) > 0.1)
   np.testing.assert_allclose(iwae, exact, atol=0.05)
   assert np.all(np.asarray(iwae) > np.asarray(loose))
@@ -121,12 +126,12 @@ def test_beta_zero_is_the_autoencoder_objective():
   bias = params["encoder"]["head"]["bias"]
   params["encoder"]["head"]["bias"] = bias.at[3:].set(-60.0)
   params["encoder"]["head"]["kernel"] = params["encoder"]["head"]["kernel"].at[:, 3:].set(0.0)
-  loss, _ = model.loss(params, batch, jax.random.PRNGKey(1))
+  loss, _ = model.loss(params, batch, jax.random.PRNGKey(1), 0)
   recon = maths.bernoulli_log_prob(batch["x"], jax.scipy.special.logit(
       jnp.clip(model.reconstruct(params, batch["x"]), 1e-7, 1 - 1e-7)), 3)
   np.testing.assert_allclose(loss, -recon.mean(), rtol=1e-4)
   # And β=0 means the KL gets no gradient.
-  grads = jax.grad(lambda p: model.loss(p, batch, jax.random.PRNGKey(1))[0])(params)
+  grads = jax.grad(lambda p: model.loss(p, batch, jax.random.PRNGKey(1), 0)[0])(params)
   assert float(jnp.abs(grads["prior"] if grads["prior"] else 0.0)) == 0.0
 
 
@@ -168,9 +173,10 @@ def test_variants_train_and_evaluate(overrides):
 
   @jax.jit
   def check(params, batch, key):
-    (loss, _), grads = jax.value_and_grad(model.loss, has_aux=True)(params, batch, key)
-    ll = model.log_likelihood(params, batch["x"], key, num_samples=20).values
-    return (loss, grads, ll, model.elbo(params, batch["x"], key, 20),
+    (loss, _), grads = jax.value_and_grad(model.loss, has_aux=True)(params, batch, key, 0)
+    ll = estimators.log_likelihood(model, params, batch["x"], key, estimator="importance",
+                                   num_samples=20).values
+    return (loss, grads, ll, model.densities.elbo(params, batch["x"], key, 20),
             model.sample(params, key, 4), model.reconstruct(params, batch["x"]))
 
   loss, grads, ll, elbo, samples, recon = check(params, batch, jax.random.PRNGKey(1))
