@@ -15,7 +15,7 @@ Published (MNIST test, IWAE k=5000 estimate, Burda et al. Table 1): 1 layer k=50
 """
 
 from configs import vae as vae_config
-from genlatent.train.optimizers import iwae_schedule_steps
+from genlatent.optimizers import iwae_schedule_steps
 
 TRAIN_SIZES = {"mnist": 50000, "fashion_mnist": 50000, "digits": 1237}
 

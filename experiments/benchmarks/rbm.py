@@ -39,7 +39,7 @@ from configs import rbm as rbm_config
 from experiments.benchmarks import common
 from genlatent import data as data_lib
 from genlatent.models import build_model
-from genlatent.models import rbm
+from genlatent import boltzmann
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("windows", 2, "Timing windows; each runs one epoch of each contender.")
@@ -111,7 +111,7 @@ def sklearn_epoch(dataset, dtype):
 
 def ais_rate(params):
   """(seconds for M chains × K steps, compile excluded)."""
-  run = jax.jit(lambda p, k: rbm.ais_log_partition(
+  run = jax.jit(lambda p, k: boltzmann.ais_log_partition(
       p, p["base_visible_bias"], k, FLAGS.ais_chains, FLAGS.ais_steps).log_z)
   run(params, jax.random.PRNGKey(0)).block_until_ready()  # compile
   start = time.perf_counter()

@@ -61,7 +61,7 @@ class Boltzmann:
   """log p(x) = log p*(x) − log Z, with Z the partition function of an RBM view of
   the params: what annealed (and exact, when enumerable) normalisation needs.
 
-  normaliser: log Z's provider (`genlatent.models.rbm.Normaliser`):
+  normaliser: log Z's provider (`genlatent.boltzmann.Normaliser`):
       `exact(params)` by enumeration when `enumerable`, `ais(params, key,
       num_chains)` along its `schedule`, and `ais_chains` for the estimators
       that need log Z but do not name a chain count (`elbo`).

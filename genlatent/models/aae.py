@@ -73,8 +73,11 @@ from genlatent.core import MODELS, Densities, LatentVariable, Model, TrainState
 from genlatent.core import maths, rng
 from genlatent.estimators import importance_sampled_log_likelihood
 from genlatent.nets.likelihoods import Likelihood, build_likelihood
+from genlatent.optimizers import make_optimizer
 from genlatent.nets.mlp import activation as activation_fn
 from genlatent.priors import PriorContext, build_prior
+from genlatent.viz import latent as viz_latent
+from genlatent.viz import aae as viz_aae
 
 VARIANTS = ("unsupervised", "labels", "clustering")
 POSTERIORS = ("deterministic", "gaussian", "universal")
@@ -250,9 +253,6 @@ def build_aae_parts(config, data_shape) -> AAEParts:
   `make_optimizer`); proposal_scale (0: chosen on validation), proposal_draws,
   proposal_validation_examples, chunk_size (importance).
   """
-  # Imported here: genlatent.train imports the model registry, so a module-level
-  # import would be circular.
-  from genlatent.train.optimizers import make_optimizer  # pylint: disable=import-outside-toplevel
 
   data_shape = tuple(data_shape)
   event_ndim = len(data_shape)
@@ -603,7 +603,6 @@ def build_aae_parts(config, data_shape) -> AAEParts:
 
   def split_metrics(params, key, dataset, split):
     """Clustering accuracy of the split's labels (Hungarian matching), host floats."""
-    from genlatent.viz import latent as viz_latent  # pylint: disable=import-outside-toplevel
     data = getattr(dataset, split)
     clusters = viz_latent.encode_split(cluster_of, params, data.x, key)
     return {f"clustering_{k}": v for k, v in
@@ -611,7 +610,6 @@ def build_aae_parts(config, data_shape) -> AAEParts:
 
   def figures(params, key, workdir, dataset=None):
     """Codes over the prior's density, and class × style grids (see `genlatent.viz.aae`)."""
-    from genlatent.viz import aae as viz_aae  # pylint: disable=import-outside-toplevel
     return viz_aae.write_figures(parts, params, key, workdir, dataset)
 
   # Importance sampling needs a density on the codes: not the clustering

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import functools
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,6 +33,7 @@ from flax import struct
 from genlatent.core import MODELS, Densities, Model, TrainState
 from genlatent.core import mixture
 from genlatent.models import em
+from genlatent.viz import grids
 
 TRAININGS = ("em", "stepwise_em")
 
@@ -183,8 +186,6 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
   def figures(params, key, workdir, dataset=None):
     """components.png: every component's pixel probabilities, heaviest first."""
     del dataset  # the figures need no data
-    import os  # pylint: disable=import-outside-toplevel
-    from genlatent.viz import grids  # pylint: disable=import-outside-toplevel
     del key
     if len(data_shape) != 3:
       return []

@@ -7,7 +7,7 @@ Visible v [B, V], hidden h1 [B, H1] and h2 [B, H2], all binary, with energy
 The graph is bipartite between h1 and (v, h2), so the DBM is an RBM whose
 "visible" layer is the concatenation (v, h2) and whose hidden layer is h1
 (`as_rbm`): block Gibbs sampling, the free energy with h1 summed out, AIS for
-log Z and its exact enumeration all come from `rbm.py`.
+log Z and its exact enumeration all come from `genlatent.boltzmann`.
 
 Training is one run of the common trainer in three phases (`phase_steps`):
   0. the bottom RBM (v, h1) with the input doubled: two tied copies of v, so
@@ -43,7 +43,9 @@ import numpy as np
 from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
 from genlatent.estimators import ais as ais_lib
 from genlatent.estimators import importance_sampled_log_likelihood
-from genlatent.models import rbm
+from genlatent import boltzmann
+from genlatent.optimizers import make_optimizer
+from genlatent.viz import rbm as viz_rbm
 
 PHASE_PARAMS = (
     ("W1", "visible_bias", "h1_bias"),  # 0: bottom RBM, doubled input
@@ -183,8 +185,8 @@ def build_dbm(config, data_shape) -> Model:
   posterior_samples = int(config.get("posterior_samples", 100))
   chunk_size = int(config.get("chunk_size", 100))
   sample_steps = int(config.get("sample_steps", 1000))
-  tx_pretrain = rbm.make_optimizer(config.optimizer)
-  tx_joint = rbm.make_optimizer(config.get("joint_optimizer") or config.optimizer)
+  tx_pretrain = make_optimizer(config.optimizer)
+  tx_joint = make_optimizer(config.get("joint_optimizer") or config.optimizer)
   txs = (tx_pretrain, tx_pretrain, tx_joint)
   limit = ais_lib.MAX_ENUMERATION_BITS
   z_enumerable = min(h1_size, num_visible + h2_size) <= limit
@@ -205,19 +207,19 @@ def build_dbm(config, data_shape) -> Model:
   def init_state(key, params, x_train):
     """Base rates and visible biases from the data; PCD chains (v, h2) for phase 2."""
     x = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
-    logits = rbm.base_rate_logits(x)
+    logits = boltzmann.base_rate_logits(x)
     # Two device arrays, not one shared twice: the trainer donates the state's buffers.
     params = dict(params, visible_bias=jnp.asarray(logits), base_visible_bias=jnp.asarray(logits))
     key_v, key_h = jax.random.split(key)
-    chains = jnp.concatenate([rbm.initial_chains(key_v, x, num_chains),
-                              rbm.bernoulli(jnp.full((num_chains, h2_size), 0.5), key_h)], axis=1)
+    chains = jnp.concatenate([boltzmann.initial_chains(key_v, x, num_chains),
+                              boltzmann.bernoulli(jnp.full((num_chains, h2_size), 0.5), key_h)], axis=1)
     opt_state = [tx.init({k: params[k] for k in names}) for tx, names in zip(txs, PHASE_PARAMS)]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
                       extra={"chains": chains})
 
   def finish(state, phase, grads, metrics, chains=None):
     opt_state = list(state.opt_state)
-    params, opt_state[phase] = rbm.apply_gradients(txs[phase], state.params, grads,
+    params, opt_state[phase] = boltzmann.apply_gradients(txs[phase], state.params, grads,
                                                    opt_state[phase])
     extra = state.extra if chains is None else dict(state.extra, chains=chains)
     metrics = dict(metrics, loss=metrics["reconstruction_error"],
@@ -233,11 +235,11 @@ def build_dbm(config, data_shape) -> Model:
     if phase == 0:
       data, view = jnp.concatenate([v, v], axis=1), bottom_rbm_doubled
     else:
-      data, _ = rbm.sample_hidden(bottom_rbm_doubled(params), jnp.concatenate([v, v], axis=1),
+      data, _ = boltzmann.sample_hidden(bottom_rbm_doubled(params), jnp.concatenate([v, v], axis=1),
                                   key_up, index)
       view = top_rbm_doubled
     frozen = {k: val for k, val in params.items() if k not in PHASE_PARAMS[phase]}
-    grads, _, sums = rbm.contrastive_divergence(
+    grads, _, sums = boltzmann.contrastive_divergence(
         {k: params[k] for k in PHASE_PARAMS[phase]}, data, key_cd, index, num_gibbs=num_gibbs,
         view=lambda p: view(dict(frozen, **p)), axis_name=axis_name)
     count = sums.pop("count")
@@ -251,7 +253,7 @@ def build_dbm(config, data_shape) -> Model:
     logits1, logits2 = mean_field(dbm, v, mf_steps)
     mu1, mu2 = jax.nn.sigmoid(logits1), jax.nn.sigmoid(logits2)
     chains = state.extra["chains"]
-    chains, _ = rbm.gibbs_chain(as_rbm(dbm), chains, key, num_gibbs,
+    chains, _ = boltzmann.gibbs_chain(as_rbm(dbm), chains, key, num_gibbs,
                                 jnp.arange(chains.shape[0], dtype=jnp.int32))
     count = jnp.asarray(v.shape[0], jnp.float32)
     num_devices = 1.0
@@ -262,7 +264,7 @@ def build_dbm(config, data_shape) -> Model:
     def surrogate(p):
       d = as_dbm(dict(params, **p))
       data_term = jnp.sum(energy(d, v, mu1, mu2)) / count
-      model_term = jnp.mean(rbm.free_energy(as_rbm(d), chains)) / num_devices
+      model_term = jnp.mean(boltzmann.free_energy(as_rbm(d), chains)) / num_devices
       return data_term - model_term
 
     grads = jax.grad(surrogate)({k: params[k] for k in PHASE_PARAMS[2]})
@@ -282,20 +284,20 @@ def build_dbm(config, data_shape) -> Model:
     branches = [functools.partial(pretrain, 0, axis_name=axis_name),
                 functools.partial(pretrain, 1, axis_name=axis_name),
                 functools.partial(train_dbm, axis_name=axis_name)]
-    return jax.lax.switch(rbm.training_phase(state.step, phase_steps), branches,
+    return jax.lax.switch(boltzmann.training_phase(state.step, phase_steps), branches,
                           state, batch, key)
 
   def base_logits(params):
     """AIS base model over (v, h2): data base rates for v, uniform for h2."""
     return jnp.concatenate([params["base_visible_bias"], jnp.zeros((h2_size,), jnp.float32)])
 
-  normaliser = rbm.Normaliser(as_rbm=lambda params: as_rbm(as_dbm(params)),
+  normaliser = boltzmann.Normaliser(as_rbm=lambda params: as_rbm(as_dbm(params)),
                               base_logits=base_logits, schedule=schedule,
                               enumerable=z_enumerable, ais_chains=ais_chains)
 
   def importance_log_weights(dbm, v, logits1, key, n):
     """[n, B] log p*(v, h1) − log Q(h1), h1 ~ the mean-field Q(h1)."""
-    h1 = rbm.bernoulli(jnp.broadcast_to(jax.nn.sigmoid(logits1), (n,) + logits1.shape), key)
+    h1 = boltzmann.bernoulli(jnp.broadcast_to(jax.nn.sigmoid(logits1), (n,) + logits1.shape), key)
     log_q = jnp.sum(h1 * logits1 - jax.nn.softplus(logits1), axis=-1)
     return log_joint_h1(dbm, v, h1) - log_q
 
@@ -315,7 +317,7 @@ def build_dbm(config, data_shape) -> Model:
     del key, num_samples
     return mean_field_bound(as_dbm(params), _flatten(x), mf_steps)
 
-  boltzmann = Boltzmann(
+  density = Boltzmann(
       normaliser=normaliser, log_unnormalised=log_unnormalised,
       exact_log_unnormalised=(
           (lambda params, x: exact_unnormalized_log_prob(as_dbm(params), _flatten(x)))
@@ -325,12 +327,12 @@ def build_dbm(config, data_shape) -> Model:
   def chain_start(params, key, n):
     key_init, key_chain = jax.random.split(key)
     model = as_rbm(as_dbm(params))
-    return model, rbm.base_samples(model, base_logits(params), key_init, n), key_chain
+    return model, boltzmann.base_samples(model, base_logits(params), key_init, n), key_chain
 
   def sample(params, key, n):
     """[n, *data_shape] E[v | h1] after `sample_steps` block Gibbs sweeps h1 | (v, h2)."""
     model, start, key_chain = chain_start(params, key, n)
-    _, mean = rbm.gibbs_chain(model, start, key_chain, sample_steps)
+    _, mean = boltzmann.gibbs_chain(model, start, key_chain, sample_steps)
     return mean[:, :num_visible].reshape((n,) + data_shape)
 
   def reconstruct(params, x, key=None):
@@ -343,13 +345,12 @@ def build_dbm(config, data_shape) -> Model:
   def figures(params, key, workdir, dataset=None):
     """filters.png (W1) and gibbs_chains.png (E[v | h1] along block Gibbs chains)."""
     del dataset  # the figures need no data
-    from genlatent.viz import rbm as viz_rbm
     model, start, key_chain = chain_start(params, key, 10)
     steps = viz_rbm.CHAIN_STEPS
-    snapshots = jax.jit(rbm.gibbs_snapshots, static_argnums=3)(model, start, key_chain, steps)
+    snapshots = jax.jit(boltzmann.gibbs_snapshots, static_argnums=3)(model, start, key_chain, steps)
     return viz_rbm.write_figures(workdir, np.asarray(params["W1"]),
                                  np.asarray(snapshots[:, :, :num_visible]), data_shape, steps)
 
   return Model(name="dbm", init=init, update=update, init_state=init_state,
-               densities=Densities(boltzmann=boltzmann), sample=sample,
+               densities=Densities(boltzmann=density), sample=sample,
                reconstruct=reconstruct, figures=figures)

@@ -38,7 +38,9 @@ from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
 from genlatent.core import maths
 from genlatent.estimators import ais as ais_lib
 from genlatent.estimators import importance_sampled_log_likelihood
-from genlatent.models import rbm
+from genlatent import boltzmann
+from genlatent.optimizers import make_optimizer
+from genlatent.viz import rbm as viz_rbm
 
 TRAINABLE = ("weights", "visible_bias", "hidden_bias")
 
@@ -56,29 +58,29 @@ def posterior_log_weights(layers, v: jax.Array, key: jax.Array, n: int) -> jax.A
   h = jnp.broadcast_to(v, (n,) + v.shape)
   total = jnp.zeros((n, v.shape[0]), jnp.float32)
   for l, layer in enumerate(layers[:-1]):
-    logits_up = rbm.hidden_input(layer, h)
-    h_next = rbm.bernoulli(jax.nn.sigmoid(logits_up), jax.random.fold_in(key, l))
-    total += (maths.bernoulli_log_prob(h, rbm.visible_input(layer, h_next), 1)
+    logits_up = boltzmann.hidden_input(layer, h)
+    h_next = boltzmann.bernoulli(jax.nn.sigmoid(logits_up), jax.random.fold_in(key, l))
+    total += (maths.bernoulli_log_prob(h, boltzmann.visible_input(layer, h_next), 1)
               - maths.bernoulli_log_prob(h_next, logits_up, 1))
     h = h_next
-  return total - rbm.free_energy(layers[-1], h)
+  return total - boltzmann.free_energy(layers[-1], h)
 
 
 def exact_unnormalized_log_prob(layers, v: jax.Array, chunk_size: int = 256) -> jax.Array:
   """[B] log p*(v) = log Σ_h p*(v, h), enumerating h_1..h_{L−1} jointly (≤ 20 units)."""
   if len(layers) == 1:
-    return -rbm.free_energy(layers[0], v)
-  sizes = [rbm.num_units(layer)[1] for layer in layers[:-1]]
+    return -boltzmann.free_energy(layers[0], v)
+  sizes = [boltzmann.num_units(layer)[1] for layer in layers[:-1]]
   offsets = np.cumsum([0] + sizes)
 
   def log_f(states):  # [N, Σ sizes] -> [N, B]
     hs = [states[:, offsets[i]:offsets[i + 1]] for i in range(len(sizes))]
-    a = rbm.visible_input(layers[0], hs[0])  # [N, V]
+    a = boltzmann.visible_input(layers[0], hs[0])  # [N, V]
     # log p(v | h_1) for every (state, example) pair without an [N, B, V] array.
     out = a @ v.T - jnp.sum(jax.nn.softplus(a), axis=-1, keepdims=True)
     for l in range(1, len(sizes)):
-      out += maths.bernoulli_log_prob(hs[l - 1], rbm.visible_input(layers[l], hs[l]), 1)[:, None]
-    return out - rbm.free_energy(layers[-1], hs[-1])[:, None]
+      out += maths.bernoulli_log_prob(hs[l - 1], boltzmann.visible_input(layers[l], hs[l]), 1)[:, None]
+    return out - boltzmann.free_energy(layers[-1], hs[-1])[:, None]
 
   return ais_lib.log_sum_over_binary_states(log_f, int(offsets[-1]), chunk_size)
 
@@ -87,7 +89,7 @@ def down_pass_mean(layers, h_top_visible: jax.Array) -> jax.Array:
   """[B, V] mean-field down pass: E[h_l | h_{l+1}] from the top RBM's visible layer down."""
   h = h_top_visible
   for layer in reversed(layers[:-1]):
-    h = rbm.visible_mean(layer, h)
+    h = boltzmann.visible_mean(layer, h)
   return h
 
 
@@ -118,8 +120,8 @@ def build_dbn(config, data_shape) -> Model:
     raise ValueError(f"A DBN needs ≥ 1 hidden layer and one entry of layer_steps per layer; "
                      f"got hidden={hidden}, layer_steps={layer_steps}.")
   training = config.get("training", "cd")
-  if training not in rbm.TRAINING:
-    raise ValueError(f"Unknown training {training!r}. Known: {', '.join(rbm.TRAINING)}.")
+  if training not in boltzmann.TRAINING:
+    raise ValueError(f"Unknown training {training!r}. Known: {', '.join(boltzmann.TRAINING)}.")
   num_gibbs = int(config.get("gibbs_steps", 1))
   num_chains = int(config.get("num_chains", 100))
   schedule = config.get("ais_schedule", "classic")
@@ -128,7 +130,7 @@ def build_dbn(config, data_shape) -> Model:
   posterior_samples = int(config.get("posterior_samples", 100))
   chunk_size = int(config.get("chunk_size", 100))
   sample_steps = int(config.get("sample_steps", 1000))
-  tx = rbm.make_optimizer(config.optimizer)
+  tx = make_optimizer(config.optimizer)
   top_enumerable = min(sizes[-2], sizes[-1]) <= ais_lib.MAX_ENUMERATION_BITS
   middle_bits = sum(hidden[:-1])
   enumerable = top_enumerable and (num_layers == 1 or middle_bits <= ais_lib.MAX_ENUMERATION_BITS)
@@ -136,7 +138,7 @@ def build_dbn(config, data_shape) -> Model:
   def init(key, x_example):
     del x_example
     keys = jax.random.split(key, num_layers)
-    layers = [rbm.init_params(keys[l], sizes[l], sizes[l + 1],
+    layers = [boltzmann.init_params(keys[l], sizes[l], sizes[l + 1],
                               init_scale=config.get("init_scale", 0.01))
               for l in range(num_layers)]
     rates = [jnp.full((n,), 0.5, jnp.float32) for n in sizes[:-1]]
@@ -145,7 +147,7 @@ def build_dbn(config, data_shape) -> Model:
   def init_state(key, params, x_train):
     """Data base rates and visible biases for layer 0; PCD chains per layer."""
     x = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
-    logits = rbm.base_rate_logits(x)
+    logits = boltzmann.base_rate_logits(x)
     layers = list(params["layers"])
     layers[0] = dict(layers[0], visible_bias=jnp.asarray(logits))
     rates = list(params["base_rates"])
@@ -154,8 +156,8 @@ def build_dbn(config, data_shape) -> Model:
     extra = {}
     if training == "pcd":
       keys = jax.random.split(key, num_layers)
-      extra["chains"] = [rbm.initial_chains(keys[0], x, num_chains)] + [
-          rbm.bernoulli(jnp.full((num_chains, sizes[l]), 0.5), keys[l])
+      extra["chains"] = [boltzmann.initial_chains(keys[0], x, num_chains)] + [
+          boltzmann.bernoulli(jnp.full((num_chains, sizes[l]), 0.5), keys[l])
           for l in range(1, num_layers)]
     opt_state = [tx.init({k: layer[k] for k in TRAINABLE}) for layer in layers]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
@@ -168,16 +170,16 @@ def build_dbn(config, data_shape) -> Model:
     h, index = _flatten(batch["x"]), batch["index"]
     key_up, key_cd = jax.random.split(key)
     for j in range(l):
-      h, _ = rbm.sample_hidden(layers[j], h, jax.random.fold_in(key_up, j), index)
+      h, _ = boltzmann.sample_hidden(layers[j], h, jax.random.fold_in(key_up, j), index)
     chains = state.extra["chains"][l] if training == "pcd" else None
-    grads, chains, sums = rbm.contrastive_divergence(
+    grads, chains, sums = boltzmann.contrastive_divergence(
         {k: layers[l][k] for k in TRAINABLE}, h, key_cd, index, num_gibbs=num_gibbs,
         chains=chains, axis_name=axis_name)
     opt_state = list(state.opt_state)
-    layers[l], opt_state[l] = rbm.apply_gradients(tx, layers[l], grads, opt_state[l])
+    layers[l], opt_state[l] = boltzmann.apply_gradients(tx, layers[l], grads, opt_state[l])
     rates = list(params["base_rates"])
     if l > 0:  # layer 0's base rates are the data's, computed once
-      rates[l] = rbm.update_base_rate(rates[l], h, axis_name=axis_name)
+      rates[l] = boltzmann.update_base_rate(rates[l], h, axis_name=axis_name)
     extra = state.extra
     if chains is not None:
       extra = dict(extra, chains=[chains if j == l else c for j, c in enumerate(extra["chains"])])
@@ -188,16 +190,16 @@ def build_dbn(config, data_shape) -> Model:
                          opt_state=opt_state, extra=extra), metrics
 
   def update(state, batch, key, axis_name=None):
-    """One CD/PCD step on the layer the step's phase names (see `rbm.training_phase`).
+    """One CD/PCD step on the layer the step's phase names (see `boltzmann.training_phase`).
     Metrics: that layer's reconstruction_error (= loss), free_energy, and `layer`."""
     branches = [functools.partial(train_layer, l, axis_name=axis_name) for l in range(num_layers)]
-    return jax.lax.switch(rbm.training_phase(state.step, layer_steps), branches,
+    return jax.lax.switch(boltzmann.training_phase(state.step, layer_steps), branches,
                           state, batch, key)
 
   def top_base_logits(params):
-    return rbm.rate_logits(params["base_rates"][-1])
+    return boltzmann.rate_logits(params["base_rates"][-1])
 
-  normaliser = rbm.Normaliser(as_rbm=lambda params: params["layers"][-1],
+  normaliser = boltzmann.Normaliser(as_rbm=lambda params: params["layers"][-1],
                               base_logits=top_base_logits, schedule=schedule,
                               enumerable=top_enumerable, ais_chains=ais_chains)
 
@@ -207,7 +209,7 @@ def build_dbn(config, data_shape) -> Model:
     v = _flatten(x)
     layers = params["layers"]
     if num_layers == 1:
-      return -rbm.free_energy(layers[0], v), ""
+      return -boltzmann.free_energy(layers[0], v), ""
     log_p_star = importance_sampled_log_likelihood(
         functools.partial(posterior_log_weights, layers, v), key, posterior_samples, chunk_size)
     return log_p_star, f"+importance-{posterior_samples}"
@@ -216,7 +218,7 @@ def build_dbn(config, data_shape) -> Model:
     """[B] E_Q[log p*(x, h) − log Q(h | x)] over `num_samples` draws, nats."""
     return posterior_log_weights(params["layers"], _flatten(x), key, num_samples).mean(axis=0)
 
-  boltzmann = Boltzmann(
+  density = Boltzmann(
       normaliser=normaliser, log_unnormalised=log_unnormalised,
       exact_log_unnormalised=(
           (lambda params, x: exact_unnormalized_log_prob(params["layers"], _flatten(x)))
@@ -225,41 +227,40 @@ def build_dbn(config, data_shape) -> Model:
 
   def top_chains(params, key, n):
     key_init, key_chain = jax.random.split(key)
-    return rbm.base_samples(params["layers"][-1], top_base_logits(params), key_init, n), key_chain
+    return boltzmann.base_samples(params["layers"][-1], top_base_logits(params), key_init, n), key_chain
 
   def sample(params, key, n):
     """[n, *data_shape]: `sample_steps` Gibbs sweeps in the top RBM, then a down pass
     sampling each directed layer and returning E[v | h_1]."""
     layers = params["layers"]
     start, key_chain = top_chains(params, key, n)
-    h, mean = rbm.gibbs_chain(layers[-1], start, key_chain, sample_steps)
+    h, mean = boltzmann.gibbs_chain(layers[-1], start, key_chain, sample_steps)
     if num_layers == 1:
       return mean.reshape((n,) + data_shape)
     for l in range(num_layers - 2, 0, -1):
-      h, _ = rbm.sample_visible(layers[l], h, jax.random.fold_in(key, 100 + l))
-    return rbm.visible_mean(layers[0], h).reshape((n,) + data_shape)
+      h, _ = boltzmann.sample_visible(layers[l], h, jax.random.fold_in(key, 100 + l))
+    return boltzmann.visible_mean(layers[0], h).reshape((n,) + data_shape)
 
   def reconstruct(params, x, key=None):
     """[B, *data_shape]: mean-field up pass to the top hidden layer and down again."""
     del key
     h = _flatten(x)
     for layer in params["layers"]:
-      h = rbm.hidden_probs(layer, h)
-    h = rbm.visible_mean(params["layers"][-1], h)
+      h = boltzmann.hidden_probs(layer, h)
+    h = boltzmann.visible_mean(params["layers"][-1], h)
     return down_pass_mean(params["layers"], h).reshape(x.shape)
 
   def figures(params, key, workdir, dataset=None):
     """filters.png (layer 0) and gibbs_chains.png (top-RBM chains, mean-field down pass)."""
     del dataset  # the figures need no data
-    from genlatent.viz import rbm as viz_rbm
     start, key_chain = top_chains(params, key, 10)
     steps = viz_rbm.CHAIN_STEPS
-    snapshots = jax.jit(rbm.gibbs_snapshots, static_argnums=3)(
+    snapshots = jax.jit(boltzmann.gibbs_snapshots, static_argnums=3)(
         params["layers"][-1], start, key_chain, steps)
     images = jax.vmap(functools.partial(down_pass_mean, params["layers"]))(snapshots)
     return viz_rbm.write_figures(workdir, np.asarray(params["layers"][0]["weights"]),
                                  np.asarray(images), data_shape, steps)
 
   return Model(name="dbn", init=init, update=update, init_state=init_state,
-               densities=Densities(boltzmann=boltzmann), sample=sample,
+               densities=Densities(boltzmann=density), sample=sample,
                reconstruct=reconstruct, figures=figures)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +45,7 @@ from flax import struct
 from genlatent.core import MODELS, Densities, Model, TrainState
 from genlatent.core import mixture
 from genlatent.models import em
+from genlatent.viz import grids, mixtures
 
 TRAININGS = ("em", "stepwise_em", "gradient")
 
@@ -487,8 +489,6 @@ def build_gmm(config, data_shape) -> Model:
 
   def figures(params, key, workdir, dataset=None):
     """components.png: 2-D data (test split) with each component's ellipses; else the means."""
-    import os  # pylint: disable=import-outside-toplevel
-    from genlatent.viz import grids, mixtures  # pylint: disable=import-outside-toplevel
     del key
     mog = to_mixture(jax.tree.map(jnp.asarray, params))
     weights = np.asarray(jnp.exp(mog.log_weights))

@@ -26,7 +26,7 @@ from genlatent.core import Model, TrainState
 from genlatent.train import evaluation, parallel
 from genlatent.train.checkpoint import Checkpointer
 from genlatent.train.metrics import MetricWriter
-from genlatent.train.optimizers import make_optimizer
+from genlatent.optimizers import make_optimizer
 
 log = logging.getLogger(__name__)
 

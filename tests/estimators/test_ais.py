@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genlatent.estimators import ais
-from genlatent.models import rbm
+from genlatent import boltzmann
 from tests.train.helpers import random_rbm
 
 
@@ -71,7 +71,7 @@ def _batched_ais(schedule, num_chains=100):
   models = [random_rbm(seed, v, h, scale) for v, h, seed, scale in TINY_RBMS]
   stacked, offsets = _padded_batch(models)
   keys = jax.random.split(jax.random.PRNGKey(7), len(models))
-  run = jax.jit(jax.vmap(lambda p, k: rbm.ais_log_partition(
+  run = jax.jit(jax.vmap(lambda p, k: boltzmann.ais_log_partition(
       p, jnp.zeros((PADDED[0],)), k, num_chains, schedule)))
   result = run(stacked, keys)
   exact = np.array([_brute_force_log_z(p) for p in models])
@@ -107,14 +107,14 @@ def test_a_short_schedule_reports_a_wider_spread(classic_results):
 def test_exact_log_partition_matches_brute_force_on_either_side():
   for v, h, seed, scale in TINY_RBMS[:2]:  # hidden side summed, then visible side
     params = random_rbm(seed, v, h, scale)
-    assert float(rbm.exact_log_partition(params)) == pytest.approx(
+    assert float(boltzmann.exact_log_partition(params)) == pytest.approx(
         _brute_force_log_z(params), abs=2e-4)
 
 
 def test_ais_on_a_gaussian_rbm_matches_exact_log_z():
   params = random_rbm(3, 6, 8, scale=0.5, gaussian=True)
-  exact = float(rbm.exact_log_partition(params))
-  result = jax.jit(lambda p, k: rbm.ais_log_partition(p, jnp.zeros((6,)), k, 64, "linear:1000"))(
+  exact = float(boltzmann.exact_log_partition(params))
+  result = jax.jit(lambda p, k: boltzmann.ais_log_partition(p, jnp.zeros((6,)), k, 64, "linear:1000"))(
       params, jax.random.PRNGKey(0))
   assert abs(float(result.log_z) - exact) < 0.1
   assert float(result.log_z_low) <= exact <= float(result.log_z_high)

@@ -10,7 +10,8 @@ from scipy.special import logsumexp
 
 from configs import dbm as dbm_config
 from genlatent import estimators
-from genlatent.models import dbm, rbm
+from genlatent import boltzmann
+from genlatent.models import dbm
 
 V, H1, H2 = 6, 5, 4
 
@@ -92,10 +93,10 @@ def test_doubled_pretraining_rbms_double_the_missing_input():
   v = jnp.asarray(_states(V)[[5, 33]], jnp.float32)
   h2 = jnp.asarray(_states(H2)[[2, 13]], jnp.float32)
   bottom = dbm.bottom_rbm_doubled(params)
-  np.testing.assert_allclose(rbm.hidden_probs(bottom, jnp.concatenate([v, v], 1)),
+  np.testing.assert_allclose(boltzmann.hidden_probs(bottom, jnp.concatenate([v, v], 1)),
                              jax.nn.sigmoid(params["h1_bias"] + 2 * v @ params["W1"]), rtol=1e-5)
   top = dbm.top_rbm_doubled(params)
-  np.testing.assert_allclose(rbm.visible_mean(top, jnp.concatenate([h2, h2], 1)),
+  np.testing.assert_allclose(boltzmann.visible_mean(top, jnp.concatenate([h2, h2], 1)),
                              jax.nn.sigmoid(params["h1_bias_top"] + 2 * h2 @ params["W2"].T),
                              rtol=1e-5)
 

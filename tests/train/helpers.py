@@ -30,9 +30,9 @@ def assert_trees_close(a, b, atol):
 
 def random_rbm(seed, num_visible, num_hidden, scale=1.0, gaussian=False):
   """RBM params with weights of std `scale` and standard-normal biases (and log σ)."""
-  from genlatent.models import rbm  # pylint: disable=g-import-not-at-top
+  from genlatent import boltzmann  # pylint: disable=g-import-not-at-top
   keys = jax.random.split(jax.random.PRNGKey(seed), 4)
-  params = rbm.init_params(keys[0], num_visible, num_hidden, init_scale=scale,
+  params = boltzmann.init_params(keys[0], num_visible, num_hidden, init_scale=scale,
                            visible="gaussian" if gaussian else "bernoulli")
   params["visible_bias"] = jax.random.normal(keys[1], (num_visible,))
   params["hidden_bias"] = jax.random.normal(keys[2], (num_hidden,))

@@ -2,7 +2,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from genlatent.train import optimizers
+from genlatent import optimizers
 
 
 def test_iwae_schedule_rates_and_length():

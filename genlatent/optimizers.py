@@ -1,5 +1,7 @@
-"""Optax optimizers from config (plain data)."""
+"""Optax optimizers from config (plain data): the one factory every family and the
+trainer use (gradient families, the RBM/DBN/DBM's CD updates, the AAE's phases)."""
 
+import jax
 import optax
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -9,14 +11,19 @@ SCHEDULES = ("constant", "iwae")
 def learning_rate_schedule(config):
   """The learning rate as a float or an optax schedule over update steps.
 
-  constant  `learning_rate`, with an optional linear warm-up over `warmup_steps`.
+  constant  `learning_rate`, with an optional linear warm-up over `warmup_steps`,
+            or a linear decay to 0 over `decay_steps` (Tieleman's PCD).
   iwae      Burda et al.'s schedule: pass i = 0..num_passes-1 runs 3^i epochs at
             learning_rate · 10^(−i/7); needs `steps_per_epoch`.
   """
   schedule = config.get("schedule", "constant")
   if schedule == "constant":
+    if config.get("warmup_steps", 0) and config.get("decay_steps", 0):
+      raise ValueError("optimizer: set warmup_steps or decay_steps, not both.")
     if config.get("warmup_steps", 0):
       return optax.linear_schedule(0.0, config.learning_rate, config.warmup_steps)
+    if config.get("decay_steps", 0):
+      return optax.linear_schedule(config.learning_rate, 0.0, int(config.decay_steps))
     return config.learning_rate
   if schedule == "iwae":
     steps_per_epoch = config.steps_per_epoch
@@ -37,8 +44,9 @@ def make_optimizer(config) -> optax.GradientTransformation:
   """An optax transformation from `config.optimizer`-style fields.
 
   Fields: name (adam | adamw | sgd | rmsprop), learning_rate, schedule (constant |
-  iwae, see `learning_rate_schedule`), warmup_steps, grad_clip_norm, and for Adam
-  b1, b2, eps (optax defaults when absent).
+  iwae, see `learning_rate_schedule`), warmup_steps or decay_steps, grad_clip_norm,
+  momentum (sgd), weight_decay (L2 on weight matrices only, not biases: the CD
+  families' regulariser), and for Adam b1, b2, eps (optax defaults when absent).
   """
   if config.name not in OPTIMIZERS:
     raise ValueError(f"Unknown optimizer {config.name!r}. Known: {', '.join(OPTIMIZERS)}.")
@@ -51,6 +59,9 @@ def make_optimizer(config) -> optax.GradientTransformation:
     tx = optax.sgd(lr, momentum=config.get("momentum", None) or None)
   else:
     tx = optax.rmsprop(lr)
+  if config.get("weight_decay", 0.0):
+    matrices = lambda p: jax.tree.map(lambda a: a.ndim >= 2, p)
+    tx = optax.chain(optax.add_decayed_weights(config.weight_decay, mask=matrices), tx)
   if config.get("grad_clip_norm"):
     tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
   return tx

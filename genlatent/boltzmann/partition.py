@@ -1,0 +1,125 @@
+"""log Z of an RBM: exactly by enumeration (≤ 20 units on one side) or by AIS."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from genlatent.boltzmann.energy import (LOG_2, LOG_2PI, free_energy, hidden_free_energy,
+                                        hidden_input, is_gaussian, num_units, visible_input,
+                                        visible_term)
+from genlatent.boltzmann.gibbs import base_samples
+from genlatent.estimators import ais as ais_lib
+
+
+# ----------------------------------------------------------------------------- log Z
+
+
+def exact_log_partition_supported(params: dict) -> bool:
+  """Whether `exact_log_partition` can enumerate this RBM (≤ 20 units on a summable side)."""
+  v, h = num_units(params)
+  return h <= ais_lib.MAX_ENUMERATION_BITS or (
+      not is_gaussian(params) and v <= ais_lib.MAX_ENUMERATION_BITS)
+
+
+def exact_log_partition(params: dict) -> jax.Array:
+  """log Z exactly, enumerating the hidden (or, for Bernoulli, visible) side if ≤ 20 units."""
+  v, h = num_units(params)
+  sides = [(h, "hidden")] if h <= ais_lib.MAX_ENUMERATION_BITS else []
+  if not is_gaussian(params) and v <= ais_lib.MAX_ENUMERATION_BITS:
+    sides.append((v, "visible"))  # Gaussian visible units are integrated, not enumerated
+  if sides and min(sides)[1] == "hidden":
+    return ais_lib.log_sum_over_binary_states(lambda s: -hidden_free_energy(params, s), h)
+  if sides:
+    return ais_lib.log_sum_over_binary_states(lambda s: -free_energy(params, s), v)
+  raise ValueError(f"log Z of an RBM with {v} visible and {h} hidden units cannot be "
+                   f"enumerated (limit {ais_lib.MAX_ENUMERATION_BITS} units on the summed "
+                   "side); use AIS.")
+
+
+def ais_log_partition(params: dict, base_visible_bias: jax.Array, key: jax.Array,
+                      num_chains: int, schedule="classic", unroll: int = 1) -> ais_lib.AISResult:
+  """AIS estimate of log Z from the base-rate model (Salakhutdinov & Murray, 2008).
+
+  The base model A has W = 0, hidden bias 0, visible bias `base_visible_bias`
+  (the data's base-rate logits, or mean for Gaussian units) and the target's σ.
+  Intermediate distributions scale the target's energy by β and the base's by
+  1 − β on the joint (v, h), so after summing h out
+
+    f_β(v) = (1 − β)·vis_A(v) + β·vis_B(v) + Σ_j softplus(β (c + (v/σ²)W)_j),
+
+  with f_0 = base (times 2^H, in log Z_A) and f_1 = −F_B. The transition is one
+  Gibbs sweep of the tempered RBM: h ~ σ(β(c + (v/σ²)W)), then v from visible
+  input (1 − β)·b_A + β·(b + Wh). One step costs two [M, V]×[V, H] products;
+  the weight increment reuses the first.
+
+  Args:
+    params: RBM params (extra entries are ignored).
+    base_visible_bias: [V].
+    num_chains: M, run in parallel.
+    schedule: a `beta_schedule` spec; 'classic' is 14,500 steps.
+  Returns:
+    `AISResult` (log Ẑ, its delta-method stderr, the ±3σ bracket, ESS).
+  """
+  params = {k: params[k] for k in ("weights", "visible_bias", "hidden_bias", "log_sigma")
+            if k in params}
+  gaussian = is_gaussian(params)
+  _, num_hidden = num_units(params)
+  base = dict(params, visible_bias=base_visible_bias)
+  if gaussian:
+    log_z_base = jnp.sum(0.5 * (LOG_2PI + 2.0 * params["log_sigma"])) + num_hidden * LOG_2
+  else:
+    log_z_base = jnp.sum(jax.nn.softplus(base_visible_bias)) + num_hidden * LOG_2
+  visible_difference = lambda v: visible_term(params, v) - visible_term(base, v)
+
+  def step(v, beta_prev, beta, key):
+    x = hidden_input(params, v)
+    delta = ((beta - beta_prev) * visible_difference(v)
+             + jnp.sum(jax.nn.softplus(beta * x) - jax.nn.softplus(beta_prev * x), axis=-1))
+    # One draw of uniforms per step for both layers: on CPU the generator's
+    # per-call cost, not its per-number cost, dominates for small models.
+    u = jax.random.uniform(key, (x.shape[0], x.shape[1] + (0 if gaussian else v.shape[1])))
+    h = (u[:, :x.shape[1]] < jax.nn.sigmoid(beta * x)).astype(jnp.float32)
+    a = (1.0 - beta) * base_visible_bias + beta * visible_input(params, h)
+    if gaussian:
+      v = a + jnp.exp(params["log_sigma"]) * jax.random.normal(jax.random.fold_in(key, 1), a.shape)
+    else:
+      v = (u[:, x.shape[1]:] < jax.nn.sigmoid(a)).astype(jnp.float32)
+    return delta, v
+
+  init = lambda key, m: base_samples(params, base_visible_bias, key, m)
+  return ais_lib.annealed_importance_sampling(
+      step, init, log_z_base, ais_lib.beta_schedule(schedule), key, num_chains, unroll=unroll)
+
+
+@dataclasses.dataclass(frozen=True)
+class Normaliser:
+  """log Z of a model whose normaliser is that of an RBM: the RBM itself, a DBN's top
+  RBM, a DBM seen as an RBM over (v, h2) | h1. Exact by enumeration or by AIS; an
+  evaluation computes it once (`genlatent.estimators.ais.log_partition_state`)
+  and hands it to every batch as evaluation state.
+
+  Attributes:
+    as_rbm: params -> the RBM params whose partition function is wanted.
+    base_logits: params -> [units] logits of the AIS base model's visible side.
+    schedule: the AIS schedule (see `genlatent.estimators.ais`).
+    enumerable: whether `exact` can enumerate `as_rbm(params)`.
+    ais_chains: chains for log Z when an estimator other than 'ais' needs it.
+  """
+  as_rbm: Callable[[dict], dict]
+  base_logits: Callable[[dict], jax.Array]
+  schedule: object
+  enumerable: bool
+  ais_chains: int
+
+  def exact(self, params) -> jax.Array:
+    """Scalar log Z by enumeration."""
+    return exact_log_partition(self.as_rbm(params))
+
+  def ais(self, params, key: jax.Array, num_chains: int) -> ais_lib.AISResult:
+    """log Ẑ by AIS from the base-rate model with `num_chains` chains."""
+    return ais_log_partition(self.as_rbm(params), self.base_logits(params), key, num_chains,
+                             self.schedule)
