@@ -8,8 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from genlatent import compare, runs
+from genlatent import compare, estimators, runs
 from genlatent.models import build_model
+from genlatent.train import evaluation
 
 
 def _suite():
@@ -76,4 +77,9 @@ def test_every_shipped_suite_resolves_and_builds(path):
     config = compare.member_config(suite, member)
     pca = config.data.get("pca_components", 0)
     model = build_model(config.model, (pca,) if pca else (28, 28, 1))
-    assert model.log_likelihood is not None
+    # Every estimator the member asks for serves its family.
+    specs = [config.eval.estimators] + ([config.eval.validation_estimator]
+                                        if config.eval_every else [])
+    for spec in specs:
+      for name, _ in evaluation.parse_estimators(spec):
+        estimators.resolve(name, model)
