@@ -31,6 +31,8 @@ Modifiers:
 
 import ml_collections
 
+from configs import common
+
 
 def _adam(learning_rate, b1=0.9):
   return ml_collections.ConfigDict(dict(name="adam", learning_rate=learning_rate, b1=b1,
@@ -39,11 +41,7 @@ def _adam(learning_rate, b1=0.9):
 
 def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   variant, *modifiers = (arg or "digits").split(",")
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.parallelism = "mesh"  # or "pmap"
-  config.num_devices = 0  # 0: every local device
-  config.imports = ()  # modules that register user models, priors or data sources
+  config = common.base_config()
 
   config.data = ml_collections.ConfigDict(dict(
       source="digits", validation_size=200, binarization="dynamic", threshold=0.5, seed=0))
@@ -68,9 +66,6 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   config.log_every = 100
   config.eval_every = 2000
   config.checkpoint_every = 2000
-  config.keep_checkpoints = 3
-  config.progress_bar = True
-  config.final_evaluation = True
 
   config.eval = ml_collections.ConfigDict(dict(
       batch_size=128,

@@ -19,15 +19,14 @@ Variants (the part after the colon):
 
 import ml_collections
 
+from configs import common
+
 VARIANTS = ("digits", "fashion_mnist", "smoke")
 
 
 def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   variant = arg or "digits"
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.parallelism = "mesh"  # or "pmap"
-  config.num_devices = 0  # 0: every local device
+  config = common.base_config()
 
   config.data = ml_collections.ConfigDict(dict(
       source="digits", validation_size=197, binarization="dynamic", threshold=0.5, seed=0))
@@ -43,8 +42,6 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   config.eval_every = 50
   config.checkpoint_every = 200
   config.keep_checkpoints = 2
-  config.progress_bar = True
-  config.final_evaluation = True
 
   config.eval = ml_collections.ConfigDict(dict(
       batch_size=120, validation_estimator="exact", estimators="exact"))

@@ -23,13 +23,12 @@ mean-field posterior, h2 summed out) over log Ẑ from AIS (100 chains × 14,500
 
 import ml_collections
 
+from configs import common
+
 
 def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   variant = arg or "digits"
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.parallelism = "mesh"  # or "pmap"
-  config.num_devices = 0  # 0: every local device
+  config = common.base_config()
 
   config.data = ml_collections.ConfigDict(dict(
       source="digits", validation_size=200, binarization="dynamic", threshold=0.5, seed=0))
@@ -52,9 +51,6 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   config.log_every = 100
   config.eval_every = 0
   config.checkpoint_every = 1000
-  config.keep_checkpoints = 3
-  config.progress_bar = True
-  config.final_evaluation = True
 
   config.eval = ml_collections.ConfigDict(dict(
       batch_size=120,

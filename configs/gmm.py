@@ -25,15 +25,14 @@ Fashion-MNIST 50000 (60000 − 10000).
 
 import ml_collections
 
+from configs import common
+
 VARIANTS = ("digits", "digits_2d", "digits_stepwise", "digits_gradient", "fashion_mnist", "smoke")
 
 
 def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   variant = arg or "digits"
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.parallelism = "mesh"  # or "pmap"
-  config.num_devices = 0  # 0: every local device
+  config = common.base_config()
 
   config.data = ml_collections.ConfigDict(dict(
       source="digits", validation_size=197, binarization="none", threshold=0.5, seed=0,
@@ -54,8 +53,6 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   config.eval_every = 25
   config.checkpoint_every = 100
   config.keep_checkpoints = 2
-  config.progress_bar = True
-  config.final_evaluation = True
 
   config.eval = ml_collections.ConfigDict(dict(
       batch_size=120, validation_estimator="exact", estimators="exact,elbo"))

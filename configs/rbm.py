@@ -25,13 +25,12 @@ bracket, the chains' effective sample size and whether AIS looks reliable.
 
 import ml_collections
 
+from configs import common
+
 
 def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   variant, *modifiers = (arg or "digits").split(",")
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.parallelism = "mesh"  # or "pmap"
-  config.num_devices = 0  # 0: every local device
+  config = common.base_config()
 
   config.data = ml_collections.ConfigDict(dict(
       source="digits", validation_size=200, binarization="dynamic", threshold=0.5, seed=0))
@@ -48,9 +47,6 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   config.log_every = 100
   config.eval_every = 1000
   config.checkpoint_every = 1000
-  config.keep_checkpoints = 3
-  config.progress_bar = True
-  config.final_evaluation = True
 
   config.eval = ml_collections.ConfigDict(dict(
       batch_size=120,

@@ -19,21 +19,30 @@ Variants (the part after the colon):
 
 import ml_collections
 
+from configs import common
+
 
 def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   variant = arg or "digits"
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.parallelism = "mesh"  # or "pmap"
-  config.num_devices = 0  # 0: every local device
-  config.imports = ()  # modules that register user models, priors or data sources
+  config = common.base_config()
 
   config.data = ml_collections.ConfigDict(dict(
       source="digits", validation_size=200, binarization="dynamic", threshold=0.5, seed=0))
 
+  # Every model field README documents, with its default (README: "VAE family").
   config.model = ml_collections.ConfigDict(dict(
-      name="vae", latent_dim=8, encoder_hidden=(256, 256), decoder_hidden=(256, 256),
-      activation="relu", prior="standard_normal", beta=1.0, chunk_size=0))
+      name="vae", latent_dim=8,
+      encoder_type="mlp", decoder_type="mlp",  # or "conv"
+      encoder_hidden=(256, 256), decoder_hidden=(256, 256),  # mlp
+      conv_features=(32, 64), conv_dense=256,  # conv
+      activation="relu",
+      likelihood="bernoulli",  # gaussian | gaussian_learned | discretized_logistic
+      likelihood_config=ml_collections.ConfigDict(dict(scale=0.1, num_bins=256)),
+      objective="elbo", beta=1.0, kl_warmup_steps=0,  # or "iwae" with num_train_samples
+      num_train_samples=1,
+      stochastic_layers=1, latent_dim_1=0, hidden_2=(100, 100),  # 2 layers; 0: latent_dim
+      prior="standard_normal", prior_config=ml_collections.ConfigDict(),
+      chunk_size=0))
 
   config.optimizer = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=1e-3, warmup_steps=0, grad_clip_norm=0.0))
@@ -43,9 +52,6 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   config.log_every = 100
   config.eval_every = 1000
   config.checkpoint_every = 2000
-  config.keep_checkpoints = 3
-  config.progress_bar = True
-  config.final_evaluation = True
 
   config.eval = ml_collections.ConfigDict(dict(
       batch_size=128,

@@ -68,7 +68,7 @@ def build_vae(config, data_shape) -> Model:
                                 config.get("likelihood_config"))
   out_shape = data_shape[:-1] + (data_shape[-1] * likelihood.params_per_channel,)
 
-  bottom_dim = config.get("latent_dim_1", latent_dim) if layers == 2 else latent_dim
+  bottom_dim = (config.get("latent_dim_1", 0) or latent_dim) if layers == 2 else latent_dim
   encoder = nets.build_gaussian_encoder(config, bottom_dim)
   decoder = nets.build_decoder(config, out_shape)
   if layers == 2:
