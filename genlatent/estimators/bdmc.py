@@ -63,6 +63,11 @@ def decoder_bdmc(
 ) -> BDMCResult:
   """BDMC for a model with a prior and a decoder (traceable: wrap it in `jax.jit`).
 
+  The reverse run reuses the forward run's per-example step sizes, each at the
+  temperature it was tuned for, so both directions use the same transitions and
+  the reverse chains' step sizes depend on neither them nor the exact latents
+  (adapting on chains that all start at one exact latent biases the upper bound low).
+
   Args:
     log_prior, log_likelihood, sample_prior: as `hmc_ais.hmc_ais` takes them.
     sample_joint: (key, n) -> (x [n, *event], z [n, *latent]), z ~ p(z), x ~ p(x | z).
@@ -76,8 +81,12 @@ def decoder_bdmc(
   x, z = sample_joint(jax.random.fold_in(key, 0), num_examples)
   forward = hmc_ais.hmc_ais(log_prior, log_likelihood, sample_prior, x,
                             jax.random.fold_in(key, 1), **hmc_options)
+  # Forward step k moved at β_k; reverse step j moves at β_{K−1−j} (the last, at
+  # β_0, changes no weight).
+  tuned = forward.step_sizes
+  step_sizes = jnp.concatenate([tuned[:, :-1][:, ::-1], tuned[:, :1]], axis=1)
   reverse = hmc_ais.hmc_ais(log_prior, log_likelihood, None, x, jax.random.fold_in(key, 2),
-                            reverse_from=z, **hmc_options)
+                            reverse_from=z, step_sizes=step_sizes, **hmc_options)
   return BDMCResult(x=x, lower=forward.log_likelihood, upper=reverse.log_likelihood,
                     forward=forward, reverse=reverse)
 

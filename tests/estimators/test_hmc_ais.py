@@ -70,10 +70,13 @@ def test_hmc_ais_is_within_five_hundredths_of_a_nat_on_ppca(ppca, long_run):
   # Diagnostics: shapes, healthy weights, the step size steered to the target acceptance.
   assert long_run.log_weights.shape == (NUM_EXAMPLES, 32)
   assert long_run.final_latents.shape == (NUM_EXAMPLES, 32, DZ)
-  assert long_run.acceptance_rate.shape == (2000,) and long_run.mean_step_size.shape == (2000,)
+  assert long_run.acceptance_rate.shape == (2000,)
+  assert long_run.step_sizes.shape == (NUM_EXAMPLES, 2000)
   assert np.all(np.asarray(long_run.effective_sample_size) > 16)
   assert abs(float(np.mean(long_run.acceptance_rate[1000:])) - 0.65) < 0.05
-  assert np.all(np.asarray(long_run.step_size) < 0.5)  # shrunk from the prior's scale
+  # Grown from the initial 0.1 at the prior's scale, shrunk at the posterior's.
+  assert np.all(np.max(long_run.step_sizes, axis=1) > 0.5)
+  assert np.all(np.asarray(long_run.step_sizes[:, -1]) < 0.5)
 
 
 def test_the_estimate_rises_towards_exact_as_the_schedule_lengthens(ppca, long_run):
@@ -122,7 +125,7 @@ def test_a_deterministic_encoder_proposal_is_far_off_where_hmc_ais_is_tight(ppca
 
 def test_label_and_cost():
   assert hmc_ais.ais_hmc_label(16, "sigmoid:1000") == "ais-hmc-16x1000"
-  assert hmc_ais.decoder_gradient_evaluations(4, 16, "sigmoid:100", 10) == 4 * 16 * 100 * 11
+  assert hmc_ais.decoder_gradient_evaluations(4, 16, "sigmoid:100", 10) == 4 * 20 * 100 * 11
 
 
 def test_step_size_adaptation_moves_towards_the_target():
@@ -134,7 +137,19 @@ def test_step_size_adaptation_moves_towards_the_target():
                                        rate=5.0, bounds=(1e-4, 2.0))[0]) == 2.0
 
 
-def test_forward_mode_needs_a_prior_sampler(ppca):
+def test_fixed_step_sizes_are_used_as_given(ppca):
+  model, x, _ = ppca
+  x = x[:3]
+  step_sizes = jnp.linspace(0.05, 0.3, 3 * 6).reshape(3, 6)
+  result = run(model, x, jax.random.PRNGKey(5), num_chains=4, schedule="linear:6",
+               num_leapfrog_steps=2, step_sizes=step_sizes)
+  np.testing.assert_allclose(result.step_sizes, step_sizes)
+
+
+def test_mistakes_are_one_line_errors(ppca):
   model, x, _ = ppca
   with pytest.raises(ValueError, match="sample_prior"):
     hmc_ais.hmc_ais(model.log_prior, model.log_likelihood, None, x, jax.random.PRNGKey(0))
+  with pytest.raises(ValueError, match=r"step_sizes must be \[examples, steps\] = \(16, 10\)"):
+    hmc_ais.hmc_ais(*model.callables(), x, jax.random.PRNGKey(0), schedule="linear:10",
+                    step_sizes=jnp.ones((16, 9)))
