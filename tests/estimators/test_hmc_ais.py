@@ -93,10 +93,10 @@ def test_the_estimate_rises_towards_exact_as_the_schedule_lengthens(ppca, long_r
 def test_values_do_not_depend_on_chunking(ppca):
   model, x, _ = ppca
   x = x[:5]  # with 2 examples per chunk, the last chunk is padded
-  options = dict(num_chains=8, schedule="sigmoid:5", num_leapfrog_steps=2)
+  options = dict(num_chains=8, num_tuning_chains=4, schedule="sigmoid:5", num_leapfrog_steps=2)
   whole = run(model, x, jax.random.PRNGKey(3), **options)
-  chunked = run(model, x, jax.random.PRNGKey(3), chunk_size=16, **options)
-  assert hmc_ais.examples_per_chunk(16, 5, 8) == 2
+  chunked = run(model, x, jax.random.PRNGKey(3), chunk_size=24, **options)
+  assert hmc_ais.examples_per_chunk(24, 5, 8 + 4) == 2
   for a, b in zip(whole, chunked):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
