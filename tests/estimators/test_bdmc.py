@@ -78,11 +78,11 @@ def test_boltzmann_bdmc_brackets_exact_log_z_and_its_gap_shrinks():
 def test_boltzmann_bdmc_report():
   params = random_rbm(1, 6, 5)
   path = raise_ais.rbm_annealing_path(params, jnp.zeros((6,)))
-  simulated = _exact_rbm_samples(params, jax.random.PRNGKey(0), 32)
-  result = bdmc.boltzmann_bdmc(path, simulated, jax.random.PRNGKey(1), num_chains=16,
-                               schedule="linear:50")
+  result = jax.jit(lambda key: bdmc.boltzmann_bdmc(
+      path, _exact_rbm_samples(params, jax.random.fold_in(key, 0), 32),
+      jax.random.fold_in(key, 1), num_chains=16, schedule="linear:50"))(jax.random.PRNGKey(0))
   report = bdmc.bdmc_report(result)
-  exact = -rbm.free_energy(params, simulated)
+  exact = -rbm.free_energy(params, result.x)
   assert report["num_examples"] == 32 and report["gap_stderr"] == pytest.approx(0.0, abs=1e-4)
   assert report["upper"] == pytest.approx(float(np.mean(exact)) - report["log_z_lower"], abs=1e-4)
   assert report["lower"] == pytest.approx(float(np.mean(exact)) - report["log_z_upper"], abs=1e-4)
