@@ -38,7 +38,7 @@ def test_score_a_trained_vae(tmp_path):
   train.train_and_evaluate(config, str(tmp_path))
   _, score_vae = python_blocks("Use as a library")
   printed = run(score_vae.replace('"runs/vae_digits"', repr(str(tmp_path)))).splitlines()
-  assert printed[0] == "['elbo', 'importance', 'parzen']"
+  assert printed[0] == "['ais', 'elbo', 'importance', 'parzen']"
   name, kind, value = printed[1].rsplit(" ", 2)
   assert (name, kind) == ("importance-1000", "estimate")
   assert -200 < float(value) < 0

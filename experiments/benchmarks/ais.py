@@ -13,7 +13,7 @@ hidden · 784) per evaluation (the forward's two matmuls and their two
 input-gradient matmuls) as a fraction of the float32 matmul peak (goal ≥ 50%).
 
 Boltzmann AIS: `--rbm_chains` chains of a 784-`--rbm_hidden` RBM over its annealing
-path (`raise_ais.rbm_annealing_path`, the path `ais_log_partition` anneals) for
+path (`boltzmann.annealing_path`, the path `ais_log_partition` anneals) for
 `--rbm_steps` steps. Throughput is chain steps per second, and FLOP/s at
 4 · 784 · hidden per chain step (two matmuls) as a fraction of the peak.
 
@@ -39,9 +39,10 @@ import numpy as np
 from absl import app, flags
 
 from experiments.benchmarks import common
+from genlatent import boltzmann
 from genlatent.core import maths
 from genlatent.estimators import ais as ais_lib
-from genlatent.estimators import hmc_ais, raise_ais
+from genlatent.estimators import hmc_ais
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Tiny budgets: a check that the benchmark runs.")
@@ -136,7 +137,7 @@ def main(argv):
   rng = np.random.RandomState(0)
   params = {"weights": jnp.asarray(0.01 * rng.randn(DATA_DIM, s["rbm_hidden"]), jnp.float32),
             "visible_bias": jnp.zeros((DATA_DIM,)), "hidden_bias": jnp.zeros((s["rbm_hidden"],))}
-  path = raise_ais.rbm_annealing_path(params, jnp.zeros((DATA_DIM,)))
+  path = boltzmann.annealing_path(params, jnp.zeros((DATA_DIM,)))
   betas = ais_lib.beta_schedule(f"linear:{s['rbm_steps']}")
   gibbs = jax.jit(lambda key: ais_lib.annealed_importance_sampling(
       path.step, path.sample_base, path.log_z_base, betas, key, s["rbm_chains"]).log_z)

@@ -16,5 +16,5 @@ from genlatent.boltzmann.contrastive import (contrastive_divergence, training_ph
                                              update_base_rate, rate_logits, pseudo_log_likelihood,
                                              apply_gradients, base_rate_logits,
                                              initial_chains, TRAINING)
-from genlatent.boltzmann.partition import (exact_log_partition_supported, exact_log_partition,
-                                           ais_log_partition, Normaliser)
+from genlatent.boltzmann.partition import (annealing_path, exact_log_partition_supported,
+                                           exact_log_partition, ais_log_partition, Normaliser)

@@ -13,6 +13,7 @@ from genlatent.boltzmann.energy import (LOG_2, LOG_2PI, free_energy, hidden_free
                                         visible_term)
 from genlatent.boltzmann.gibbs import base_samples
 from genlatent.estimators import ais as ais_lib
+from genlatent.estimators.raise_ais import AnnealingPath
 
 
 # ----------------------------------------------------------------------------- log Z
@@ -40,9 +41,8 @@ def exact_log_partition(params: dict) -> jax.Array:
                    "side); use AIS.")
 
 
-def ais_log_partition(params: dict, base_visible_bias: jax.Array, key: jax.Array,
-                      num_chains: int, schedule="classic", unroll: int = 1) -> ais_lib.AISResult:
-  """AIS estimate of log Z from the base-rate model (Salakhutdinov & Murray, 2008).
+def annealing_path(params: dict, base_visible_bias: jax.Array) -> AnnealingPath:
+  """The RBM's path from the base-rate model (Salakhutdinov & Murray, 2008), h summed out.
 
   The base model A has W = 0, hidden bias 0, visible bias `base_visible_bias`
   (the data's base-rate logits, or mean for Gaussian units) and the target's σ.
@@ -53,16 +53,15 @@ def ais_log_partition(params: dict, base_visible_bias: jax.Array, key: jax.Array
 
   with f_0 = base (times 2^H, in log Z_A) and f_1 = −F_B. The transition is one
   Gibbs sweep of the tempered RBM: h ~ σ(β(c + (v/σ²)W)), then v from visible
-  input (1 − β)·b_A + β·(b + Wh). One step costs two [M, V]×[V, H] products;
-  the weight increment reuses the first.
+  input (1 − β)·b_A + β·(b + Wh), reversible in v (so RAISE may run it
+  backwards). One step costs two [M, V]×[V, H] products; the weight increment
+  reuses the first.
 
   Args:
     params: RBM params (extra entries are ignored).
     base_visible_bias: [V].
-    num_chains: M, run in parallel.
-    schedule: a `beta_schedule` spec; 'classic' is 14,500 steps.
   Returns:
-    `AISResult` (log Ẑ, its delta-method stderr, the ±3σ bracket, ESS).
+    An `AnnealingPath` over v [M, V] (forward AIS, RAISE and BDMC all take it).
   """
   params = {k: params[k] for k in ("weights", "visible_bias", "hidden_bias", "log_sigma")
             if k in params}
@@ -74,6 +73,10 @@ def ais_log_partition(params: dict, base_visible_bias: jax.Array, key: jax.Array
   else:
     log_z_base = jnp.sum(jax.nn.softplus(base_visible_bias)) + num_hidden * LOG_2
   visible_difference = lambda v: visible_term(params, v) - visible_term(base, v)
+
+  def log_f(v, beta):
+    return ((1.0 - beta) * visible_term(base, v) + beta * visible_term(params, v)
+            + jnp.sum(jax.nn.softplus(beta * hidden_input(params, v)), axis=-1))
 
   def step(v, beta_prev, beta, key):
     x = hidden_input(params, v)
@@ -90,9 +93,25 @@ def ais_log_partition(params: dict, base_visible_bias: jax.Array, key: jax.Array
       v = (u[:, x.shape[1]:] < jax.nn.sigmoid(a)).astype(jnp.float32)
     return delta, v
 
-  init = lambda key, m: base_samples(params, base_visible_bias, key, m)
+  sample_base = lambda key, m: base_samples(params, base_visible_bias, key, m)
+  return AnnealingPath(step=step, log_f=log_f, sample_base=sample_base, log_z_base=log_z_base)
+
+
+def ais_log_partition(params: dict, base_visible_bias: jax.Array, key: jax.Array,
+                      num_chains: int, schedule="classic", unroll: int = 1) -> ais_lib.AISResult:
+  """AIS estimate of log Z along `annealing_path` with `num_chains` chains in parallel.
+
+  Args:
+    params: RBM params (extra entries are ignored).
+    base_visible_bias: [V].
+    schedule: a `beta_schedule` spec; 'classic' is 14,500 steps.
+  Returns:
+    `AISResult` (log Ẑ, its delta-method stderr, the ±3σ bracket, ESS).
+  """
+  path = annealing_path(params, base_visible_bias)
   return ais_lib.annealed_importance_sampling(
-      step, init, log_z_base, ais_lib.beta_schedule(schedule), key, num_chains, unroll=unroll)
+      path.step, path.sample_base, path.log_z_base, ais_lib.beta_schedule(schedule), key,
+      num_chains, unroll=unroll)
 
 
 @dataclasses.dataclass(frozen=True)

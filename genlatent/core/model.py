@@ -48,12 +48,24 @@ class LatentVariable:
       -> (state pytree, report dict): optional; work one evaluation shares
       (e.g. a widening of a narrow encoder chosen on validation data).
   chunk_size: samples drawn at once (0: about 2048 decoder rows per chunk).
+
+  A prior and a decoder, for annealing from p(z) to p(z | x) (AIS with HMC):
+  prior_log_prob(params, z [..., d]) -> [...] nats, normalised;
+  decoder_log_prob(params, x [B, ...], z [B, d]) -> [B] log p(x | z), nats;
+  prior_sample(params, key, n) -> [n, d];
+  ais_schedule: the β schedule spec of that annealing (`estimators.ais.beta_schedule`);
+  ais_leapfrog_steps: leapfrog steps per HMC transition.
   """
 
   log_weights: Callable
   proposal: Optional[Callable] = None
   fit_proposal: Optional[Callable] = None
   chunk_size: int = 0
+  prior_log_prob: Optional[Callable] = None
+  decoder_log_prob: Optional[Callable] = None
+  prior_sample: Optional[Callable] = None
+  ais_schedule: str = "sigmoid:1000"
+  ais_leapfrog_steps: int = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,12 +82,17 @@ class Boltzmann:
   exact_log_unnormalised(params, x) -> [B]: optional, log p*(x) exactly.
   bound_log_unnormalised(params, x, key, n) -> [B]: optional, a variational
       lower bound on log p*(x) (mean field, a recognition model).
+  annealing_path(params) -> `AnnealingPath` over the model's states, and
+  to_state(params, x) -> (states [B, ...], log_jacobian [] nats): optional, for
+      estimators that anneal from the data itself (RAISE).
   """
 
   normaliser: Any
   log_unnormalised: Callable
   exact_log_unnormalised: Optional[Callable] = None
   bound_log_unnormalised: Optional[Callable] = None
+  annealing_path: Optional[Callable] = None
+  to_state: Optional[Callable] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Likelihood estimators, registered by name in `genlatent.core.ESTIMATORS`.
 
 Each module registers one estimator that serves every family exposing what it
-needs (`Model.densities`): `exact`, `elbo`, `importance`, `ais`, `parzen`.
+needs (`Model.densities`): `exact`, `elbo`, `importance`, `ais` (annealed.py), `raise` (raise_ais.py), `parzen`.
 """
 
-from genlatent.estimators import ais, elbo, exact, importance, parzen  # register
+from genlatent.estimators import annealed, elbo, exact, importance, parzen, raise_ais  # register
 from genlatent.estimators.ais import AISResult, annealed_importance_sampling, beta_schedule
 from genlatent.estimators.base import (UnsupportedEstimatorError, log_likelihood, prepare,
                                        resolve, supported)

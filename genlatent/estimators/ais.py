@@ -28,7 +28,6 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from genlatent.core import ESTIMATORS, Estimator, Kind, LogLikelihood
 
 # Salakhutdinov & Murray (2008): 0→0.5 by 1e-3, 0.5→0.9 by 1e-4, 0.9→1 by 1e-5.
 CLASSIC_SEGMENTS = ((0.5, 500), (0.9, 4000), (1.0, 10000))
@@ -199,7 +198,7 @@ def log_sum_over_binary_states(log_f: Callable[[jax.Array], jax.Array], num_bits
   return out
 
 
-# --------------------------------------------- log Z of a Boltzmann family, and the `ais` estimator
+# ---------------------------------------------------------------- log Z of a Boltzmann family
 
 
 def ais_label(num_chains: int, schedule) -> str:
@@ -251,29 +250,3 @@ def log_partition_state(normaliser, params, key: jax.Array, method: str, num_cha
   result = jax.jit(functools.partial(normaliser.ais, num_chains=num_chains))(params, key)
   label = ais_label(num_chains, normaliser.schedule)
   return {"log_z": result.log_z}, ais_report(label, result), label
-
-
-def _supports(model) -> bool:
-  return model.densities.boltzmann is not None
-
-
-def _prepare(model, params, key, num_samples, validation_x):
-  """log Ẑ by AIS with `num_samples` chains."""
-  del validation_x
-  state, report, _ = log_partition_state(model.densities.boltzmann.normaliser, params, key,
-                                         "ais", num_samples)
-  return state, report
-
-
-def _log_likelihood(model, params, state, x, key, num_samples) -> LogLikelihood:
-  """[B] log p*(x) − log Ẑ, nats: a stochastic estimate (optimistic in expectation)."""
-  boltzmann = model.densities.boltzmann
-  _, key_h = jax.random.split(key)
-  values, suffix = boltzmann.log_unnormalised(params, x, key_h)
-  label = ais_label(num_samples, boltzmann.normaliser.schedule) + suffix
-  return LogLikelihood(values - state["log_z"], label, Kind.ESTIMATE)
-
-
-ESTIMATORS.register("ais")(Estimator(
-    needs="an unnormalised density with a tractable base to anneal from (a Boltzmann family)",
-    supports=_supports, log_likelihood=_log_likelihood, prepare=_prepare))

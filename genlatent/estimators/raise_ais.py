@@ -23,10 +23,10 @@ underestimates log Z — is optimistic. No log Z is needed: p_ann is normalised.
 
 Nothing here is specific to one family: an `AnnealingPath` (the tempered
 densities, their Gibbs transition, the base model) is what a family supplies.
-`rbm_annealing_path` is the RBM's, the same path as
-`genlatent.models.rbm.ais_log_partition` anneals (a DBN's top RBM, or a DBM seen
-as an RBM over (v, h2) given h1, reuse it with their own states). All values are
-nats.
+The RBM's is `genlatent.boltzmann.annealing_path`, the same path
+`genlatent.boltzmann.ais_log_partition` anneals (a DBN's top RBM, or a DBM seen
+as an RBM over (v, h2) given h1, can reuse it with their own states). All values
+are nats.
 """
 
 from __future__ import annotations
@@ -37,11 +37,10 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from genlatent.core import ESTIMATORS, Estimator, Kind, LogLikelihood
 from genlatent.estimators import ais as ais_lib
 from genlatent.estimators import hmc_ais
 
-LOG_2 = math.log(2.0)
-LOG_2PI = math.log(2.0 * math.pi)
 DEFAULT_SCHEDULE = "sigmoid:1000"
 AUTO_ROWS_PER_CHUNK = 2048
 
@@ -83,72 +82,6 @@ class RAISEResult(NamedTuple):
 def raise_label(num_chains: int, schedule) -> str:
   """'raise-MxK': M reverse chains per example, K intermediate distributions."""
   return f"raise-{int(num_chains)}x{ais_lib.schedule_steps(schedule)}"
-
-
-def rbm_annealing_path(params: dict, base_visible_bias: jax.Array) -> AnnealingPath:
-  """The RBM's path from the base-rate model (Salakhutdinov & Murray, 2008), h summed out.
-
-  The base has W = 0, hidden bias 0, visible bias `base_visible_bias` and the
-  target's σ; with vis_P(v) = v·b_P (Bernoulli) or −Σ (v − b_P)² / 2σ² (Gaussian),
-
-    log f_β(v) = (1 − β)·vis_A(v) + β·vis_B(v) + Σ_j softplus(β (c + (v/σ²)W)_j),
-
-  log Z_0 = Σ softplus(b_A) + H log 2 (Bernoulli) or Σ ½ log 2πσ² + H log 2
-  (Gaussian), and T_β is one block Gibbs sweep v → h → v' of the tempered RBM
-  (reversible in v). This is the computation of `models.rbm.ais_log_partition`,
-  draw for draw, so forward AIS over this path reproduces its estimate exactly.
-
-  Args:
-    params: RBM params {weights [V, H], visible_bias [V], hidden_bias [H],
-      optional log_sigma [V]} (extra entries are ignored).
-    base_visible_bias: [V] the base model's visible bias (base-rate logits, or the
-      standardised data's mean for Gaussian units).
-  Returns:
-    An `AnnealingPath` over v [M, V].
-  """
-  weights, bias, hidden_bias = params["weights"], params["visible_bias"], params["hidden_bias"]
-  log_sigma = params.get("log_sigma")
-  gaussian = log_sigma is not None
-  num_hidden = weights.shape[1]
-
-  def hidden_input(v):
-    return hidden_bias + (v * jnp.exp(-2.0 * log_sigma) if gaussian else v) @ weights
-
-  def visible_term(visible_bias, v):
-    if gaussian:
-      return -0.5 * jnp.sum(((v - visible_bias) * jnp.exp(-log_sigma)) ** 2, axis=-1)
-    return v @ visible_bias
-
-  if gaussian:
-    log_z_base = jnp.sum(0.5 * (LOG_2PI + 2.0 * log_sigma)) + num_hidden * LOG_2
-  else:
-    log_z_base = jnp.sum(jax.nn.softplus(base_visible_bias)) + num_hidden * LOG_2
-
-  def log_f(v, beta):
-    return ((1.0 - beta) * visible_term(base_visible_bias, v) + beta * visible_term(bias, v)
-            + jnp.sum(jax.nn.softplus(beta * hidden_input(v)), axis=-1))
-
-  def step(v, beta_prev, beta, key):
-    x = hidden_input(v)
-    delta = ((beta - beta_prev) * (visible_term(bias, v) - visible_term(base_visible_bias, v))
-             + jnp.sum(jax.nn.softplus(beta * x) - jax.nn.softplus(beta_prev * x), axis=-1))
-    # One draw of uniforms for both layers, as models.rbm does (bit-for-bit the same chain).
-    u = jax.random.uniform(key, (x.shape[0], x.shape[1] + (0 if gaussian else v.shape[1])))
-    h = (u[:, :x.shape[1]] < jax.nn.sigmoid(beta * x)).astype(jnp.float32)
-    a = (1.0 - beta) * base_visible_bias + beta * (bias + h @ weights.T)
-    if gaussian:
-      v = a + jnp.exp(log_sigma) * jax.random.normal(jax.random.fold_in(key, 1), a.shape)
-    else:
-      v = (u[:, x.shape[1]:] < jax.nn.sigmoid(a)).astype(jnp.float32)
-    return delta, v
-
-  def sample_base(key, n):
-    mean = base_visible_bias[None, :] * jnp.ones((n, 1), jnp.float32)
-    if gaussian:
-      return mean + jnp.exp(log_sigma) * jax.random.normal(key, mean.shape)
-    return (jax.random.uniform(key, mean.shape) < jax.nn.sigmoid(mean)).astype(jnp.float32)
-
-  return AnnealingPath(step=step, log_f=log_f, sample_base=sample_base, log_z_base=log_z_base)
 
 
 def raise_log_likelihood(path: AnnealingPath, v: jax.Array, key: jax.Array, *,
@@ -217,3 +150,26 @@ def raise_log_likelihood(path: AnnealingPath, v: jax.Array, key: jax.Array, *,
       log_likelihood=jax.nn.logsumexp(log_w, axis=1) - math.log(num_chains),
       log_weights=log_w,
       effective_sample_size=hmc_ais.effective_sample_size(log_w, axis=1))
+
+
+def _supports(model) -> bool:
+  boltzmann = model.densities.boltzmann
+  return boltzmann is not None and boltzmann.annealing_path is not None
+
+
+def _log_likelihood(model, params, state, x, key, num_samples) -> LogLikelihood:
+  """[B] RAISE estimates of log p(x), nats, `num_samples` reverse chains per example
+  along the family's AIS schedule: conservative where AIS is optimistic."""
+  del state
+  boltzmann = model.densities.boltzmann
+  schedule = boltzmann.normaliser.schedule
+  v, log_jacobian = boltzmann.to_state(params, x)
+  result = raise_log_likelihood(boltzmann.annealing_path(params), v, key,
+                                num_chains=num_samples, schedule=schedule)
+  return LogLikelihood(result.log_likelihood + log_jacobian, raise_label(num_samples, schedule),
+                       Kind.ESTIMATE)
+
+
+ESTIMATORS.register("raise")(Estimator(
+    needs="a Boltzmann density with an annealing path over its visible states (an RBM)",
+    supports=_supports, log_likelihood=_log_likelihood))

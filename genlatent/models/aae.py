@@ -614,8 +614,13 @@ def build_aae_parts(config, data_shape) -> AAEParts:
 
   # Importance sampling needs a density on the codes: not the clustering
   # variant's (a categorical beside the style code) nor an implicit prior's.
-  latent = (LatentVariable(log_weights=log_weights, proposal=proposal,
-                           fit_proposal=fit_proposal, chunk_size=chunk_size)
+  latent = (LatentVariable(
+      log_weights=log_weights, proposal=proposal, fit_proposal=fit_proposal,
+      chunk_size=chunk_size,
+      prior_log_prob=lambda params, z: prior.log_prob(prior_params(params), z),
+      decoder_log_prob=lambda params, x, z: likelihood.log_prob(x, decoder_out(params, z)),
+      prior_sample=prior_codes, ais_schedule=config.get("ais_schedule", "sigmoid:1000"),
+      ais_leapfrog_steps=int(config.get("ais_leapfrog_steps", 10)))
             if probabilistic and not clustering else None)
   model = Model(name="aae", init=init, update=update, init_state=init_state,
                 densities=Densities(latent=latent), sample=sample,

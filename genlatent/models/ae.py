@@ -109,6 +109,11 @@ def build_ae(config, data_shape) -> Model:
     """[n, *data_shape] decoder means at codes drawn from the fitted mixture."""
     return decode(params, code_gmm.sample(params["code_density"], key, n))
 
-  densities = Densities(latent=LatentVariable(log_weights=log_weights, chunk_size=chunk_size))
+  densities = Densities(latent=LatentVariable(
+      log_weights=log_weights, chunk_size=chunk_size, prior_log_prob=code_log_prob,
+      decoder_log_prob=lambda params, x, z: likelihood.log_prob(x, decoder_out(params, z)),
+      prior_sample=lambda params, key, n: code_gmm.sample(params["code_density"], key, n),
+      ais_schedule=config.get("ais_schedule", "sigmoid:1000"),
+      ais_leapfrog_steps=int(config.get("ais_leapfrog_steps", 10))))
   return Model(name="ae", init=init, loss=loss, densities=densities, sample=sample, encode=encode, decode=decode,
                reconstruct=reconstruct, finalize=finalize, discrete=likelihood.discrete)

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genlatent.boltzmann import (TRAINING, Normaliser, apply_gradients, base_rate_logits,
+from genlatent.boltzmann import (TRAINING, Normaliser, annealing_path, apply_gradients,
+                                 base_rate_logits,
                                  base_samples, contrastive_divergence, free_energy, gibbs_chain,
                                  gibbs_snapshots, hidden_probs, init_params, initial_chains,
                                  pseudo_log_likelihood, visible_mean)
@@ -160,9 +161,17 @@ def build_rbm(config, data_shape) -> Model:
       values = values - jnp.sum(jnp.log(params["data_scale"]))
     return values
 
+  def to_state(params, x):
+    """(v [B, V], log |dv/dx|): the visible units of x and the standardisation's Jacobian."""
+    jacobian = -jnp.sum(jnp.log(params["data_scale"])) if gaussian else jnp.zeros(())
+    return to_visible(params, x), jacobian
+
   density = Boltzmann(normaliser=normaliser,
-                        log_unnormalised=lambda params, x, key: (log_unnormalised(params, x), ""),
-                        exact_log_unnormalised=log_unnormalised)
+                      log_unnormalised=lambda params, x, key: (log_unnormalised(params, x), ""),
+                      exact_log_unnormalised=log_unnormalised,
+                      annealing_path=lambda params: annealing_path(
+                          params, params["base_visible_bias"]),
+                      to_state=to_state)
 
   def sample(params, key, n):
     """[n, *data_shape] E[v | h] after `sample_steps` Gibbs sweeps from the base-rate model."""

@@ -215,8 +215,16 @@ def build_vae(config, data_shape) -> Model:
     mean, _ = encode_gaussian(params["encoder"], x)
     return likelihood.mean(decoder_out(params, mean))
 
-  densities = Densities(elbo=elbo,
-                        latent=LatentVariable(log_weights=log_weights, chunk_size=chunk_size))
+  # With two stochastic layers z = (z1, z2) has no single prior and decoder to
+  # anneal between here, so HMC-AIS is offered for one layer only.
+  annealing = dict(
+      prior_log_prob=lambda params, z: prior.log_prob(prior_params(params), z),
+      decoder_log_prob=lambda params, x, z: likelihood.log_prob(x, decoder_out(params, z)),
+      prior_sample=lambda params, key, n: prior.sample(prior_params(params), key, n),
+      ais_schedule=config.get("ais_schedule", "sigmoid:1000"),
+      ais_leapfrog_steps=int(config.get("ais_leapfrog_steps", 10))) if layers == 1 else {}
+  densities = Densities(elbo=elbo, latent=LatentVariable(log_weights=log_weights,
+                                                         chunk_size=chunk_size, **annealing))
   return Model(name="vae", init=init, loss=loss, densities=densities, sample=sample, encode=encode,
                decode=decode, reconstruct=reconstruct, diagnostics=diagnostics,
                discrete=likelihood.discrete)

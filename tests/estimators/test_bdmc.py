@@ -7,11 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genlatent.estimators import bdmc, raise_ais
-try:  # where the Boltzmann machinery lives once it leaves the RBM family's module
-  from genlatent import boltzmann as rbm
-except ImportError:
-  from genlatent.models import rbm
+from genlatent.estimators import bdmc
+from genlatent import boltzmann
 from tests.estimators.test_hmc_ais import PPCA
 from tests.train.helpers import random_rbm
 
@@ -43,16 +40,16 @@ def test_decoder_bdmc_brackets_exact_ppca_likelihood_and_its_gap_shrinks():
 
 def _exact_rbm_samples(params, key, n):
   num_hidden = params["weights"].shape[1]
-  return bdmc.sample_by_enumeration(lambda h: -rbm.hidden_free_energy(params, h),
-                                    lambda h, k: rbm.sample_visible(params, h, k)[0],
+  return bdmc.sample_by_enumeration(lambda h: -boltzmann.hidden_free_energy(params, h),
+                                    lambda h, k: boltzmann.sample_visible(params, h, k)[0],
                                     num_hidden, key, n)
 
 
 def test_boltzmann_bdmc_brackets_exact_log_z_and_its_gap_shrinks():
   # Strong weights: a 5-step schedule visibly fails, a 1000-step one does not.
   params = random_rbm(0, 16, 8, scale=4.0)
-  path = raise_ais.rbm_annealing_path(params, jnp.zeros((16,)))
-  log_z = float(rbm.exact_log_partition(params))
+  path = boltzmann.annealing_path(params, jnp.zeros((16,)))
+  log_z = float(boltzmann.exact_log_partition(params))
   repeats, chains = 4, 32
 
   def one(key, schedule):
@@ -77,12 +74,12 @@ def test_boltzmann_bdmc_brackets_exact_log_z_and_its_gap_shrinks():
 
 def test_boltzmann_bdmc_report():
   params = random_rbm(1, 6, 5)
-  path = raise_ais.rbm_annealing_path(params, jnp.zeros((6,)))
+  path = boltzmann.annealing_path(params, jnp.zeros((6,)))
   result = jax.jit(lambda key: bdmc.boltzmann_bdmc(
       path, _exact_rbm_samples(params, jax.random.fold_in(key, 0), 32),
       jax.random.fold_in(key, 1), num_chains=16, schedule="linear:50"))(jax.random.PRNGKey(0))
   report = bdmc.bdmc_report(result)
-  exact = -rbm.free_energy(params, result.x)
+  exact = -boltzmann.free_energy(params, result.x)
   assert report["num_examples"] == 32 and report["gap_stderr"] == pytest.approx(0.0, abs=1e-4)
   assert report["upper"] == pytest.approx(float(np.mean(exact)) - report["log_z_lower"], abs=1e-4)
   assert report["lower"] == pytest.approx(float(np.mean(exact)) - report["log_z_upper"], abs=1e-4)
@@ -93,7 +90,7 @@ def test_sampling_by_enumeration_is_exact():
   params = random_rbm(0, 3, 2, scale=1.5)
   samples = np.asarray(_exact_rbm_samples(params, jax.random.PRNGKey(0), 40000))
   states = np.array(list(itertools.product([0.0, 1.0], repeat=3)), np.float32)
-  probs = np.exp(np.asarray(-rbm.free_energy(params, states) - rbm.exact_log_partition(params)))
+  probs = np.exp(np.asarray(-boltzmann.free_energy(params, states) - boltzmann.exact_log_partition(params)))
   counts = (samples[:, None, :] == states[None]).all(axis=2).mean(axis=0)
   assert np.all(np.abs(counts - probs) <= 4 * np.sqrt(probs * (1 - probs) / 40000)), (counts,
                                                                                       probs)

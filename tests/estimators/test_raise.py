@@ -6,10 +6,7 @@ import numpy as np
 import pytest
 
 from genlatent.estimators import ais, raise_ais
-try:  # where the Boltzmann machinery lives once it leaves the RBM family's module
-  from genlatent import boltzmann as rbm
-except ImportError:
-  from genlatent.models import rbm
+from genlatent import boltzmann
 from tests.estimators.test_bdmc import _exact_rbm_samples
 from tests.train.helpers import random_rbm
 
@@ -21,19 +18,19 @@ TINY_RBMS = [(16, 8, 0, 2.5, False), (6, 8, 3, 0.5, True)]
 def test_the_rbm_path_is_the_one_models_rbm_anneals(gaussian):
   params = random_rbm(2, 7, 5, gaussian=gaussian)
   base = jnp.linspace(-1.0, 1.0, 7)
-  path = raise_ais.rbm_annealing_path(params, base)
+  path = boltzmann.annealing_path(params, base)
   key = jax.random.PRNGKey(3)
   ours = jax.jit(lambda k: ais.annealed_importance_sampling(
       path.step, path.sample_base, path.log_z_base, ais.beta_schedule("linear:20"), k, 8))(key)
-  theirs = jax.jit(lambda k: rbm.ais_log_partition(params, base, k, 8, "linear:20"))(key)
+  theirs = jax.jit(lambda k: boltzmann.ais_log_partition(params, base, k, 8, "linear:20"))(key)
   np.testing.assert_allclose(ours.log_weights, theirs.log_weights, rtol=1e-6)  # same draws
   # log f at β = 1 is the negative free energy; at β = 0 the base, normalised by log Z_0.
   v = path.sample_base(jax.random.PRNGKey(4), 5)
-  np.testing.assert_allclose(path.log_f(v, 1.0), -rbm.free_energy(params, v), rtol=1e-5)
+  np.testing.assert_allclose(path.log_f(v, 1.0), -boltzmann.free_energy(params, v), rtol=1e-5)
   base_params = dict(params, weights=jnp.zeros_like(params["weights"]), visible_bias=base,
                      hidden_bias=jnp.zeros_like(params["hidden_bias"]))
-  np.testing.assert_allclose(path.log_f(v, 0.0), -rbm.free_energy(base_params, v), rtol=1e-5)
-  np.testing.assert_allclose(path.log_z_base, rbm.exact_log_partition(base_params), rtol=1e-5)
+  np.testing.assert_allclose(path.log_f(v, 0.0), -boltzmann.free_energy(base_params, v), rtol=1e-5)
+  np.testing.assert_allclose(path.log_z_base, boltzmann.exact_log_partition(base_params), rtol=1e-5)
 
 
 def _raise_errors(schedule, num_examples=64, num_chains=16):
@@ -44,8 +41,8 @@ def _raise_errors(schedule, num_examples=64, num_chains=16):
 
     def error(key):
       data = _exact_rbm_samples(params, jax.random.fold_in(key, 0), num_examples)
-      exact = -rbm.free_energy(params, data) - rbm.exact_log_partition(params)
-      path = raise_ais.rbm_annealing_path(params, jnp.zeros((v,)))
+      exact = -boltzmann.free_energy(params, data) - boltzmann.exact_log_partition(params)
+      path = boltzmann.annealing_path(params, jnp.zeros((v,)))
       result = raise_ais.raise_log_likelihood(path, data, jax.random.fold_in(key, 1),
                                               num_chains=num_chains, schedule=schedule)
       assert result.log_weights.shape == (num_examples, num_chains)
@@ -68,15 +65,15 @@ def test_a_short_schedule_makes_raise_low_where_ais_is_high():
   errors = _raise_errors("sigmoid:10")
   assert np.all(errors.mean(axis=1) < -0.2), errors.mean(axis=1)
   params = random_rbm(3, 6, 8, 0.5, gaussian=True)
-  ais_log_z = jax.jit(jax.vmap(lambda k: rbm.ais_log_partition(
+  ais_log_z = jax.jit(jax.vmap(lambda k: boltzmann.ais_log_partition(
       params, jnp.zeros((6,)), k, 16, "sigmoid:10").log_z))(
           jax.random.split(jax.random.PRNGKey(0), 16))
-  assert float(np.mean(ais_log_z)) < float(rbm.exact_log_partition(params)) - 0.2
+  assert float(np.mean(ais_log_z)) < float(boltzmann.exact_log_partition(params)) - 0.2
 
 
 def test_values_do_not_depend_on_chunking():
   params = random_rbm(1, 6, 5)
-  path = raise_ais.rbm_annealing_path(params, jnp.zeros((6,)))
+  path = boltzmann.annealing_path(params, jnp.zeros((6,)))
   data = _exact_rbm_samples(params, jax.random.PRNGKey(0), 7)
   run = lambda chunk: jax.jit(lambda d, k: raise_ais.raise_log_likelihood(
       path, d, k, num_chains=4, schedule="linear:20", chunk_size=chunk))(

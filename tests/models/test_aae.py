@@ -313,7 +313,7 @@ def test_parzen_needs_a_validation_split_and_is_labelled():
                               jax.random.PRNGKey(0), 300)
   assert out.estimator == "parzen-300" and out.kind.value == "parzen estimate"
   assert np.all(np.isfinite(out.values))
-  assert estimators.supported(model) == ["importance", "parzen"]
+  assert estimators.supported(model) == ["ais", "importance", "parzen"]
   clustering = build_aae_parts(_model_config(variant="clustering"), (8, 8, 1)).model
   squared = build_aae_parts(_model_config(likelihood="squared_error"), (8, 8, 1)).model
   assert estimators.supported(clustering) == estimators.supported(squared) == ["parzen"]

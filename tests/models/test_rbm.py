@@ -158,7 +158,7 @@ def test_unknown_estimator_and_oversized_exact_are_clear_errors():
   config = rbm_config.get_config("digits").model
   model = rbm.build_rbm(config, (8, 8, 1))
   # 64 visible, 100 hidden: nothing to enumerate.
-  assert estimators.supported(model) == ["ais", "parzen"]
+  assert estimators.supported(model) == ["ais", "parzen", "raise"]
   params = model.init(jax.random.PRNGKey(0), None)
   with pytest.raises(ValueError, match="Estimator 'exact' needs .*Estimators for this model: "
                      "ais, parzen"):

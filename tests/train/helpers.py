@@ -33,7 +33,7 @@ def random_rbm(seed, num_visible, num_hidden, scale=1.0, gaussian=False):
   from genlatent import boltzmann  # pylint: disable=g-import-not-at-top
   keys = jax.random.split(jax.random.PRNGKey(seed), 4)
   params = boltzmann.init_params(keys[0], num_visible, num_hidden, init_scale=scale,
-                           visible="gaussian" if gaussian else "bernoulli")
+                                 visible="gaussian" if gaussian else "bernoulli")
   params["visible_bias"] = jax.random.normal(keys[1], (num_visible,))
   params["hidden_bias"] = jax.random.normal(keys[2], (num_hidden,))
   if gaussian:
