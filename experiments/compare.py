@@ -24,7 +24,6 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   with common.clear_errors():
     suite = runs.load_config_ref(FLAGS.suite)
-    compare.check_member_names(suite)
     try:
       compare.run_suite(suite, FLAGS.workdir, log=lambda s: print(s, flush=True))
     except train.Interrupted as e:
