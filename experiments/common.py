@@ -28,6 +28,7 @@ DEFAULT_HEARTBEAT_TIMEOUT_S = 100.0
 _ALIVE = "genlatent/alive/"  # coordinator key-value directory: one entry per process
 
 _watch = None  # the _PeerWatch of this process, once the distributed runtime is up
+_multi_process = False  # set once jax.distributed.initialize has returned
 
 # Run as a child process that this process's stderr goes through (see `_filter_stderr`).
 _STDERR_FILTER = r"""
@@ -114,7 +115,7 @@ def _fail(message: str, code: int = 1):
 def _is_peer_failure(error: BaseException) -> bool:
   """A collective or the coordination service lost another process."""
   text = str(error)
-  return jax.process_count() > 1 and any(
+  return _multi_process and any(
       s in text for s in ("Gloo", "gloo", "Connection closed by peer", "heartbeat",
                           "coordination service", "Connection reset by peer"))
 
@@ -132,7 +133,7 @@ def clear_errors():
     if not isinstance(e, (UnknownNameError, DataSourceNotFoundError, CheckpointError,
                           NonFiniteError, FileNotFoundError, ValueError)):
       raise
-    if jax.process_count() > 1:
+    if _multi_process:  # a plain exit would wait at JAX's shutdown barrier for the peers
       _fail(str(e))
     print(f"error: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
@@ -216,6 +217,7 @@ def maybe_initialize_distributed(init_timeout_s: float | None = None,
     heartbeat_timeout_s: how long a silent peer is tolerated once running
       (default: $GENLATENT_HEARTBEAT_TIMEOUT_S, else 100 s).
   """
+  global _multi_process
   num_processes = int(os.environ.get("JAX_NUM_PROCESSES", "1"))
   cluster = any(v in os.environ for v in ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE",
                                            "TPU_WORKER_HOSTNAMES"))
@@ -252,6 +254,7 @@ def maybe_initialize_distributed(init_timeout_s: float | None = None,
   jax.distributed.initialize(**kwargs, initialization_timeout=int(2 * init_timeout + 10),
                              heartbeat_timeout_seconds=int(2 * heartbeat + 10))
   deadline.cancel()
+  _multi_process = jax.process_count() > 1
   _start_peer_watch(heartbeat, address)
 
 
