@@ -86,9 +86,12 @@ def _as_data(config) -> dict:
 _ABSENT = object()
 
 
+def _show(value) -> str:
+  return "(absent)" if value is _ABSENT else repr(value)
+
+
 def config_differences(saved: dict, new: dict, prefix: str = "") -> list[str]:
   """Dotted fields whose values differ, sorted, as 'field: saved → new'."""
-  show = lambda v: "(absent)" if v is _ABSENT else repr(v)  # noqa: E731
   out = []
   for key in sorted(set(saved) | set(new)):
     name = f"{prefix}{key}"
@@ -96,7 +99,7 @@ def config_differences(saved: dict, new: dict, prefix: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
       out += config_differences(a, b, name + ".")
     elif a != b:
-      out.append(f"{name}: {show(a)} → {show(b)}")
+      out.append(f"{name}: {_show(a)} → {_show(b)}")
   return out
 
 

@@ -4,7 +4,9 @@ Both backends keep params replicated and split the global batch along a `data`
 axis. The mesh backend is one `jax.jit` with declared shardings, the form JAX
 recommends; XLA inserts the gradient all-reduce. The `pmap` backend is kept for
 comparison and for code that relies on named-axis collectives, which it passes
-to the family as `axis_name`.
+to the family as `axis_name`; its per-example evaluation runs as one jit over the
+same devices, so every example's value is the one it gets on the mesh or on one
+device (see `PmapBackend.compile_per_example`).
 """
 
 from __future__ import annotations
