@@ -150,6 +150,15 @@ def _training(workdir):
   return path.exists() and path.stat().st_size > 0
 
 
+def _stop(proc, workers):
+  """Leaves no process of a failed test behind (by pid: this test's own only)."""
+  if proc.poll() is None:
+    proc.kill()
+  for pid in workers.values():
+    if _alive(pid):
+      os.kill(pid, signal.SIGKILL)
+
+
 def _names(steps):
   return [sweeps.point_name(i, {"num_steps": n}) for i, n in enumerate(steps)]
 
@@ -162,18 +171,18 @@ def test_a_killed_worker_stops_the_others_and_the_sweep_says_which_points_finish
   steps = [4, LONG, LONG, 4]
   names = _names(steps)
   runs_dir = tmp_path / "runs"
-  proc = _start_sweep(tmp_path, steps)
+  proc, workers = _start_sweep(tmp_path, steps), {}
   try:
     # Point 0 finishes, point 2 takes its place beside point 1.
     _wait_until(lambda: _training(runs_dir / names[1]) and _training(runs_dir / names[2]),
                 600, "points 1 and 2 to train")
-    workers = _workers(proc.pid)
+    workers.update(_workers(proc.pid))
     os.kill(workers[2], signal.SIGKILL)
-    assert proc.wait(timeout=120) == 1
+    code = proc.wait(timeout=120)
+    left = [pid for pid in workers.values() if _alive(pid)]  # the sweep waited for them
   finally:
-    if proc.poll() is None:
-      proc.kill()
-  assert not _alive(workers[1])
+    _stop(proc, workers)
+  assert code == 1 and not left
   log = (tmp_path / "sweep.log").read_text()
   assert f"error: Sweep point {names[2]} failed (killed by signal 9 (SIGKILL))" in log
   assert f"Finished: {names[0]}." in log
@@ -189,17 +198,16 @@ def test_stopping_the_sweep_stops_every_worker_with_a_checkpoint(tmp_path, how):
   steps = [LONG, LONG]
   names = _names(steps)
   runs_dir = tmp_path / "runs"
-  proc = _start_sweep(tmp_path, steps)
+  proc, workers = _start_sweep(tmp_path, steps), {}
   try:
     _wait_until(lambda: all(_training(runs_dir / n) for n in names), 600, "both points to train")
-    workers = _workers(proc.pid)
+    workers.update(_workers(proc.pid))
     os.kill(proc.pid, how)
     code = proc.wait(timeout=120)
     # Killed outright, the parent cannot wait for them: the workers go on their own.
     _wait_until(lambda: not any(_alive(p) for p in workers.values()), 120, "workers to stop")
   finally:
-    if proc.poll() is None:
-      proc.kill()
+    _stop(proc, workers)
   for name in names:
     assert os.listdir(runs_dir / name / "checkpoints"), name
   if how == signal.SIGTERM:
