@@ -3,13 +3,15 @@
   python -m experiments.compare --suite=configs/suites/digits.py --workdir=runs/compare_digits
   python -m experiments.compare --suite=configs/suites/digits.py:smoke --workdir=/tmp/cmp
 
-Finished member runs in the workdir are reused; rerunning only fills the gaps.
+Finished member runs in the workdir are reused; rerunning only fills the gaps. A member
+whose config changed since it was trained is retrained from scratch; its old folder is
+kept as `<member>.replaced-<UTC time>`.
 """
 
 from absl import app, flags, logging
 
 from experiments import common
-from genlatent import compare, runs
+from genlatent import compare, runs, train
 
 flags.DEFINE_string("suite", None, "Suite config file[:variant], e.g. configs/suites/digits.py.")
 flags.DEFINE_string("workdir", None, "One subfolder per member, plus results.{md,csv,json}.")
@@ -22,7 +24,11 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   with common.clear_errors():
     suite = runs.load_config_ref(FLAGS.suite)
-    compare.run_suite(suite, FLAGS.workdir, log=lambda s: print(s, flush=True))
+    try:
+      compare.run_suite(suite, FLAGS.workdir, log=lambda s: print(s, flush=True))
+    except train.Interrupted as e:
+      print(e, flush=True)
+      raise SystemExit(128 + e.signum) from None
     with open(f"{FLAGS.workdir}/results.md", encoding="utf-8") as f:
       print(f.read())
 

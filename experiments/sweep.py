@@ -7,13 +7,12 @@ override dicts, e.g. [{'model.latent_dim': 2}, {'model.latent_dim': 8}].
 """
 
 import os
-import subprocess
 import sys
 
 from absl import app, flags, logging
 
 from experiments import common
-from genlatent import compare, sweeps
+from genlatent import compare, sweeps, train
 
 flags.DEFINE_string("config", None, "Config file[:variant] whose module defines get_sweep().")
 flags.DEFINE_string("workdir", None, "One subfolder per sweep point, plus results.{md,csv,json}.")
@@ -26,26 +25,26 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  if FLAGS.point >= 0 and sweeps.PARENT_ENV in os.environ:
+    # A worker stops (checkpointing) when its sweep dies, never trains on as an orphan.
+    sweeps.stop_with_parent(int(os.environ[sweeps.PARENT_ENV]))
   with common.clear_errors():
     points = sweeps.expand(FLAGS.config)
-    if FLAGS.point >= 0:
-      sweeps.run_point(FLAGS.config, points, FLAGS.point, FLAGS.workdir)
-      return
-    if FLAGS.processes <= 1:
-      for i in range(len(points)):
-        sweeps.run_point(FLAGS.config, points, i, FLAGS.workdir)
-    else:
-      pending = list(range(len(points)))
-      running = []
-      while pending or running:
-        while pending and len(running) < FLAGS.processes:
-          i = pending.pop(0)
-          cmd = [sys.executable, "-m", "experiments.sweep", f"--config={FLAGS.config}",
-                 f"--workdir={FLAGS.workdir}", f"--point={i}"]
-          running.append((i, subprocess.Popen(cmd, cwd=os.getcwd())))
-        i, proc = running.pop(0)
-        if proc.wait() != 0:
-          raise SystemExit(f"Sweep point {i} failed (exit {proc.returncode}).")
+    try:
+      if FLAGS.point >= 0:
+        sweeps.run_point(FLAGS.config, points, FLAGS.point, FLAGS.workdir)
+        return
+      if FLAGS.processes <= 1:
+        for i in range(len(points)):
+          sweeps.run_point(FLAGS.config, points, i, FLAGS.workdir)
+      else:
+        sweeps.run_in_processes(FLAGS.config, points, FLAGS.workdir, FLAGS.processes)
+    except train.Interrupted as e:
+      print(e, flush=True)
+      raise SystemExit(128 + e.signum) from None
+    except sweeps.SweepStopped as e:
+      print(f"error: {e}", file=sys.stderr, flush=True)
+      raise SystemExit(128 + e.signum if e.signum else 1) from None
     rows = sweeps.aggregate(FLAGS.config, points, FLAGS.workdir)
     print(compare.markdown_table(compare.sort_rows(rows), f"Sweep of {FLAGS.config}"))
 

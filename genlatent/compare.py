@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import time
 
 import jax
@@ -220,8 +221,38 @@ def member_config(suite, member):
   return runs.apply_overrides(config, runs.flatten_overrides(overrides.to_dict()))
 
 
+def check_member_names(suite) -> None:
+  """Raises ValueError, one line per problem, unless every member name is a distinct,
+  single safe folder name (members train in `<workdir>/<name>`)."""
+  problems, seen = [], {}
+  for i, member in enumerate(suite.members):
+    name = member.get("name")
+    if not isinstance(name, str) or not name.strip():
+      problems.append(f"suite member {i} has no name; give it a folder name such as 'vae'.")
+      continue
+    if (name.startswith(".") or name != name.strip()
+        or any(c in name for c in ("/", "\\", "\0", ":"))):
+      safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "member"
+      problems.append(f"suite member {i} is named {name!r}, which is not a single folder name "
+                      f"inside the workdir; use letters, digits, '_', '-' and '.', e.g. {safe!r}.")
+      continue
+    if name.lower() in seen:  # case-insensitive file systems would share the folder
+      j, other = seen[name.lower()]
+      problems.append(f"suite members {j} ({other!r}) and {i} ({name!r}) would share one "
+                      "folder; give each member its own name.")
+      continue
+    seen[name.lower()] = (i, name)
+  if problems:
+    raise ValueError("\n".join(problems))
+
+
 def run_suite(suite, workdir: str, log=print) -> list[Row]:
-  """Trains (or reuses) every member in `<workdir>/<member>` and writes the results."""
+  """Trains (or reuses) every member in `<workdir>/<member>` and writes the results.
+
+  A member whose config changed since its folder was trained is retrained from
+  scratch, the old folder set aside (see `runs.run_or_reuse`).
+  """
+  check_member_names(suite)
   os.makedirs(workdir, exist_ok=True)
   start = time.perf_counter()
   rows, panel = [], {}
@@ -229,7 +260,7 @@ def run_suite(suite, workdir: str, log=print) -> list[Row]:
   for i, member in enumerate(suite.members):
     member_dir = os.path.join(workdir, member.name)
     config = member_config(suite, member)
-    outcome = runs.run_or_reuse(config, member_dir)
+    outcome = runs.run_or_reuse(config, member_dir, name=member.name, log=log)
     log(f"[{member.name}] {'reused' if outcome['reused'] else 'trained'} in "
         f"{outcome['seconds']:.0f}s")
     member_rows = rows_from_eval(member.name, member.config, member_dir)

@@ -69,28 +69,91 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict):
   return config
 
 
+def saved_config(workdir: str) -> dict | None:
+  """The config.json a run wrote into `workdir`, as plain data (None where there is none)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def _as_data(config) -> dict:
+  """A config as config.json holds it (tuples as lists), for comparing with a saved one."""
+  return json.loads(config.to_json_best_effort())
+
+
+_ABSENT = object()
+
+
+def _show(value) -> str:
+  return "(absent)" if value is _ABSENT else repr(value)
+
+
+def config_differences(saved: dict, new: dict, prefix: str = "") -> list[str]:
+  """Dotted fields whose values differ, sorted, as 'field: saved → new'."""
+  out = []
+  for key in sorted(set(saved) | set(new)):
+    name = f"{prefix}{key}"
+    a, b = saved.get(key, _ABSENT), new.get(key, _ABSENT)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += config_differences(a, b, name + ".")
+    elif a != b:
+      out.append(f"{name}: {_show(a)} → {_show(b)}")
+  return out
+
+
 def is_finished(workdir: str, config) -> bool:
   """A finished run: eval.json at the config's last step, written for the same config."""
   path = os.path.join(workdir, "eval.json")
-  config_path = os.path.join(workdir, "config.json")
-  if not (os.path.exists(path) and os.path.exists(config_path)):
+  saved = saved_config(workdir)
+  if saved is None or not os.path.exists(path):
     return False
   with open(path, encoding="utf-8") as f:
     finished = json.load(f).get("step") == config.num_steps
-  with open(config_path, encoding="utf-8") as f:
-    same = json.load(f) == json.loads(config.to_json_best_effort())
-  return finished and same
+  return finished and saved == _as_data(config)
 
 
-def run_or_reuse(config, workdir: str) -> dict:
+def set_aside(workdir: str) -> str:
+  """Renames `workdir` to `<workdir>.replaced-<UTC time>` (never deletes it); the new path."""
+  stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+  aside = f"{workdir.rstrip(os.sep)}.replaced-{stamp}"
+  n = 1
+  while os.path.exists(aside):  # two replacements within one second
+    n += 1
+    aside = f"{workdir.rstrip(os.sep)}.replaced-{stamp}-{n}"
+  os.rename(workdir, aside)
+  return aside
+
+
+def run_or_reuse(config, workdir: str, name: str | None = None, log=print) -> dict:
   """Trains and evaluates `config` in `workdir` unless a finished run is there already.
 
+  A run in `workdir` made from another config is neither reused nor resumed (its
+  checkpoints belong to the other config): the folder is set aside as
+  `<workdir>.replaced-<UTC time>`, one line through `log` names the fields that
+  differ, and `config` trains from scratch. A run of the same config that was
+  stopped resumes from its newest checkpoint.
+
+  Args:
+    name: how `log` names the run (the member or sweep point); default the folder name.
+
   Returns:
-    {'workdir', 'reused': bool, 'seconds': wall time of this call}.
+    {'workdir', 'reused': bool, 'replaced': the set-aside folder or None,
+     'seconds': wall time of this call}.
   """
   from genlatent import train  # the trainer imports every family; keep this module light
   start = time.perf_counter()
-  if is_finished(workdir, config):
-    return {"workdir": workdir, "reused": True, "seconds": 0.0}
+  saved, replaced = saved_config(workdir), None
+  if saved is not None and saved != _as_data(config):
+    differences = config_differences(saved, _as_data(config))
+    replaced = set_aside(workdir)
+    shown = "; ".join(differences[:6]) + (f"; and {len(differences) - 6} more"
+                                          if len(differences) > 6 else "")
+    log(f"[{name or os.path.basename(workdir)}] config changed since the last run ({shown}); "
+        f"the old run is kept in {replaced}; training from scratch.")
+  elif is_finished(workdir, config):
+    return {"workdir": workdir, "reused": True, "replaced": None, "seconds": 0.0}
   train.train_and_evaluate(config, workdir)
-  return {"workdir": workdir, "reused": False, "seconds": time.perf_counter() - start}
+  return {"workdir": workdir, "reused": False, "replaced": replaced,
+          "seconds": time.perf_counter() - start}

@@ -4,6 +4,8 @@ import csv
 import glob
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -83,3 +85,97 @@ def test_every_shipped_suite_resolves_and_builds(path):
     for spec in specs:
       for name, _ in evaluation.parse_estimators(spec):
         estimators.resolve(name, model)
+
+
+def _two_vae_suite(learning_rate_b):
+  """Two tiny VAE members; only `b`'s learning rate varies between calls."""
+  base = {"num_steps": 4, "checkpoint_every": 2, "eval_every": 0, "log_every": 2,
+          "eval": {"estimators": "elbo:2"}}
+  return compare.suite_config(
+      "two", dict(source="digits", validation_size=197, binarization="static", threshold=0.5,
+                  seed=0),
+      [("a", "configs/vae.py:smoke", base),
+       ("b", "configs/vae.py:smoke", dict(base, optimizer={"learning_rate": learning_rate_b}))],
+      parzen_samples=0)
+
+
+def _means(rows):
+  return {(r.member, r.estimator): r.mean_nats for r in rows}
+
+
+def test_a_changed_member_is_retrained_from_scratch_and_the_old_run_kept(tmp_path):
+  compare.run_suite(_two_vae_suite(1e-3), str(tmp_path / "suite"), log=lambda s: None)
+  old_b = json.loads((tmp_path / "suite" / "b" / "eval.json").read_text())
+  lines = []
+  rows = compare.run_suite(_two_vae_suite(1e-2), str(tmp_path / "suite"), log=lines.append)
+  # The unchanged member is reused; the changed one is named, with the field that differs.
+  assert "[a] reused in 0s" in lines
+  changed = [line for line in lines if "config changed" in line]
+  assert len(changed) == 1 and changed[0].startswith("[b]")
+  assert "optimizer.learning_rate: 0.001 → 0.01" in changed[0]
+  assert any(line.startswith("[b] trained") for line in lines)
+  # The old run is kept whole beside the new one, never deleted.
+  (aside,) = glob.glob(str(tmp_path / "suite" / "b.replaced-*"))
+  assert json.loads(open(os.path.join(aside, "eval.json")).read()) == old_b
+  assert json.loads(open(os.path.join(aside, "config.json")).read())["optimizer"][
+      "learning_rate"] == 1e-3
+  # The new numbers are those of a fresh run of the new config, not the old model's.
+  fresh = compare.run_suite(_two_vae_suite(1e-2), str(tmp_path / "fresh"), log=lambda s: None)
+  assert _means(rows) == _means(fresh)
+  assert _means(rows)["b", "elbo"] != old_b["splits"]["test"][0]["mean_nats"]
+  # A third run of the same config reuses both members.
+  again = []
+  compare.run_suite(_two_vae_suite(1e-2), str(tmp_path / "suite"), log=again.append)
+  assert sum("reused" in line for line in again) == 2
+
+
+def test_an_interrupted_member_of_the_same_config_resumes_in_place(tmp_path):
+  suite = _two_vae_suite(1e-3)
+  compare.run_suite(suite, str(tmp_path), log=lambda s: None)
+  member = tmp_path / "b"
+  expected = json.loads((member / "eval.json").read_text())
+  # As if killed after its last checkpoint: no eval.json yet.
+  (member / "eval.json").unlink()
+  lines = []
+  compare.run_suite(suite, str(tmp_path), log=lines.append)
+  assert not glob.glob(str(tmp_path / "b.replaced-*"))
+  assert not any("config changed" in line for line in lines)
+  result = json.loads((member / "eval.json").read_text())
+  assert result["splits"]["test"][0]["mean_nats"] == expected["splits"]["test"][0]["mean_nats"]
+
+
+@pytest.mark.parametrize("names, message", [
+    (["vae", "vae"], "suite members 0 ('vae') and 1 ('vae') would share one folder"),
+    (["vae", "VAE"], "suite members 0 ('vae') and 1 ('VAE') would share one folder"),
+    (["../escaped"], "suite member 0 is named '../escaped', which is not a single folder name"),
+    (["a/b"], "suite member 0 is named 'a/b', which is not a single folder name"),
+    ([".."], "suite member 0 is named '..', which is not a single folder name"),
+    ([""], "suite member 0 has no name"),
+])
+def test_duplicate_and_unsafe_member_names_are_refused_before_any_work(tmp_path, names, message):
+  suite = compare.suite_config("bad", {}, [(n, "configs/vae.py:smoke", {}) for n in names],
+                               parzen_samples=0)
+  with pytest.raises(ValueError) as error:
+    compare.run_suite(suite, str(tmp_path / "suite"), log=lambda s: None)
+  assert str(error.value).splitlines() == [str(error.value)] and message in str(error.value)
+  assert not os.path.exists(tmp_path / "suite") and not os.path.exists(tmp_path / "escaped")
+
+
+def test_the_cli_refuses_bad_member_names_in_one_line_per_name(tmp_path):
+  suite_file = tmp_path / "bad_suite.py"
+  suite_file.write_text(
+      "from genlatent import compare\n"
+      "def get_config():\n"
+      "  return compare.suite_config('bad', {}, [('vae', 'configs/vae.py:smoke', {}),\n"
+      "      ('vae', 'configs/gmm.py:smoke', {}), ('../escaped', 'configs/vae.py:smoke', {})],\n"
+      "      parzen_samples=0)\n")
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.compare", f"--suite={suite_file}",
+       f"--workdir={tmp_path / 'suite'}"], cwd=repo, capture_output=True, text=True, timeout=120,
+      env=dict(os.environ, PYTHONPATH=repo))
+  assert result.returncode == 1
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 2, result.stderr
+  assert "members 0 ('vae') and 1 ('vae')" in lines[0] and "'../escaped'" in lines[1]
+  assert not os.path.exists(tmp_path / "suite")

@@ -4,7 +4,9 @@ Both backends keep params replicated and split the global batch along a `data`
 axis. The mesh backend is one `jax.jit` with declared shardings, the form JAX
 recommends; XLA inserts the gradient all-reduce. The `pmap` backend is kept for
 comparison and for code that relies on named-axis collectives, which it passes
-to the family as `axis_name`.
+to the family as `axis_name`; its per-example evaluation runs as one jit over the
+same devices, so every example's value is the one it gets on the mesh or on one
+device (see `PmapBackend.compile_per_example`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class PmapBackend:
   def __init__(self, devices=None):
     self.devices = devices or jax.local_devices()
     self.num_devices = len(self.devices)
+    self._mesh = None  # for per-example evaluation, built on first use
 
   def check_batch_size(self, batch_size: int, what: str = "Batch size"):
     _check_divisible(batch_size, self.num_devices * jax.process_count(), what)
@@ -116,13 +119,33 @@ class PmapBackend:
                     in_axes=(0, 0, None), donate_argnums=(0,))
 
   def compile_per_example(self, fn: Callable) -> Callable:
-    mapped = jax.pmap(fn, axis_name=AXIS, in_axes=(0, 0, None))
+    """fn(params, x, key) -> pytree of [B, ...] values; returns host numpy of the global batch.
+
+    Not a pmap: a pmapped fn would see only its device's [B / devices] shard and
+    draw that shard's noise from the batch key, so an example's noise (and its
+    ELBO or importance estimate) would depend on its position within its shard,
+    hence on the device count. One jit over the same devices sees the global
+    batch, so every example gets the noise it gets on the mesh and on one device.
+    Per-example functions use no collectives, so nothing of pmap is lost here.
+    """
+    mesh = self._evaluation_mesh()
+    run_global = mesh.compile_per_example(fn)
+    cache = {}
 
     def run(params, x, key):
-      out = mapped(params, self._split(x), key)
-      return jax.tree.map(lambda a: np.asarray(a).reshape((-1,) + a.shape[2:]), out)
+      if cache.get("source") is not params:  # one host round trip per split, not per batch
+        cache["source"] = params
+        cache["params"] = jax.tree.map(
+            lambda a: jax.make_array_from_process_local_data(mesh.replicated, np.asarray(a[0])),
+            params)
+      return run_global(cache["params"], mesh.put_batch(x), key)
 
     return run
+
+  def _evaluation_mesh(self) -> MeshBackend:
+    if self._mesh is None:
+      self._mesh = MeshBackend(jax.devices() if jax.process_count() > 1 else self.devices)
+    return self._mesh
 
   def params(self, state):
     return state.params
