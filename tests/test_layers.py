@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Bottom to top; a package may import its own layer and every layer below.
 LAYERS = (
     ("core",),
-    ("data", "nets", "priors", "estimators", "optimizers"),
+    ("data", "nets", "priors", "estimators", "optimizers", "metrics"),
     ("boltzmann", "viz"),
     ("models",),
     ("train",),

@@ -59,22 +59,21 @@ stochastic lower bound in expectation (kind: estimate), loose where r is poor.
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import scipy.optimize
 
 from genlatent import nets
 from genlatent.core import MODELS, Densities, LatentVariable, Model, TrainState
 from genlatent.core import maths, rng
 from genlatent.estimators import importance_sampled_log_likelihood
+from genlatent.metrics import clustering_accuracy
+from genlatent.nets.code_encoder import CodeEncoder
 from genlatent.nets.likelihoods import Likelihood, build_likelihood
 from genlatent.optimizers import make_optimizer
-from genlatent.nets.mlp import activation as activation_fn
 from genlatent.priors import PriorContext, build_prior
 from genlatent.viz import latent as viz_latent
 from genlatent.viz import aae as viz_aae
@@ -111,90 +110,6 @@ def generator_loss(logits_fake: jax.Array) -> jax.Array:
 def discriminator_accuracy(logits_real: jax.Array, logits_fake: jax.Array) -> jax.Array:
   """Share of prior draws and codes that D classifies correctly (0.5 = fooled)."""
   return 0.5 * (jnp.mean(logits_real > 0) + jnp.mean(logits_fake < 0))
-
-
-# ----------------------------------------------------------------------------- clustering
-
-
-def contingency(labels: np.ndarray, clusters: np.ndarray, num_clusters: int) -> np.ndarray:
-  """[K, C] counts of examples in cluster k with label c (labels < 0 ignored)."""
-  labels, clusters = np.asarray(labels), np.asarray(clusters)
-  known = labels >= 0
-  num_labels = int(labels[known].max()) + 1 if known.any() else 0
-  table = np.zeros((num_clusters, num_labels), np.int64)
-  np.add.at(table, (clusters[known], labels[known]), 1)
-  return table
-
-
-def clustering_accuracy(labels: np.ndarray, clusters: np.ndarray, num_clusters: int) -> dict:
-  """Cluster quality against labels.
-
-  Returns:
-    accuracy: after the best one-to-one matching of clusters to labels
-      (Hungarian algorithm, `scipy.optimize.linear_sum_assignment`); with more
-      clusters than labels the unmatched clusters count as errors.
-    accuracy_majority: each cluster takes its most common label (the protocol of
-      Makhzani et al. for 16 or 30 clusters; ≥ the Hungarian accuracy).
-    clusters_used: clusters holding at least one example.
-    examples: labelled examples scored.
-  """
-  table = contingency(labels, clusters, num_clusters)
-  total = int(table.sum())
-  if total == 0:
-    raise ValueError("No labelled examples to score the clustering against.")
-  rows, cols = scipy.optimize.linear_sum_assignment(-table)
-  return {"accuracy": float(table[rows, cols].sum() / total),
-          "accuracy_majority": float(table.max(axis=1).sum() / total),
-          "clusters_used": int((table.sum(axis=1) > 0).sum()),
-          "examples": total}
-
-
-# ----------------------------------------------------------------------------- nets
-
-
-class CodeEncoder(nn.Module):
-  """x [B, ...] (and noise η [B, noise_dim] for a universal posterior) -> outputs.
-
-  Returns a dict: `mean` [B, latent_dim] (z itself unless Gaussian), `log_var`
-  [B, latent_dim] for a Gaussian posterior, `logits` [B, num_classes] for the
-  clustering variant's categorical head. The trunk is an MLP on flattened x or
-  convolutions (`encoder_type`); η enters with x (MLP) or after the
-  convolutions through one more dense layer (conv).
-  """
-
-  posterior: str
-  latent_dim: int
-  encoder_type: str = "mlp"
-  hidden: Sequence[int] = (1000, 1000)
-  conv_features: Sequence[int] = (32, 64)
-  conv_dense: int = 256
-  activation: str = "relu"
-  num_classes: int = 0
-
-  @nn.compact
-  def __call__(self, x: jax.Array, noise: Optional[jax.Array] = None) -> dict:
-    act = activation_fn(self.activation)
-    if self.encoder_type == "conv":
-      h = nets.ConvTrunk(tuple(self.conv_features), self.conv_dense, self.activation,
-                         name="trunk")(x)
-      if noise is not None:
-        h = act(nn.Dense(self.conv_dense, name="noise_dense")(jnp.concatenate([h, noise], -1)))
-    elif self.encoder_type == "mlp":
-      h = x.reshape(x.shape[0], -1)
-      if noise is not None:
-        h = jnp.concatenate([h, noise], axis=-1)
-      if self.hidden:
-        h = act(nets.MLP(tuple(self.hidden), self.activation, name="trunk")(h))
-    else:
-      raise ValueError(f"Unknown encoder_type {self.encoder_type!r}. Known: mlp, conv.")
-    out = {}
-    if self.posterior == "gaussian":
-      out["mean"], out["log_var"] = jnp.split(nn.Dense(2 * self.latent_dim, name="head")(h), 2, -1)
-    else:
-      out["mean"] = nn.Dense(self.latent_dim, name="head")(h)
-    if self.num_classes:
-      out["logits"] = nn.Dense(self.num_classes, name="class_head")(h)
-    return out
 
 
 def squared_error(event_ndim: int) -> Likelihood:

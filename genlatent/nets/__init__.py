@@ -1,5 +1,6 @@
 """Encoders, decoders and discriminators as Flax Linen modules, built from config."""
 
+from genlatent.nets.code_encoder import CodeEncoder
 from genlatent.nets.conv import ConvDecoder, ConvTrunk, GaussianConvEncoder
 from genlatent.nets.discriminator import Discriminator
 from genlatent.nets.mlp import MLP, GaussianMLP, GaussianMLPEncoder, MLPDecoder
@@ -32,5 +33,5 @@ def build_decoder(config, out_shape):
   raise ValueError(f"Unknown decoder_type {kind!r}. Known: {', '.join(NET_TYPES)}.")
 
 
-__all__ = ["MLP", "ConvDecoder", "ConvTrunk", "GaussianConvEncoder", "GaussianMLP", "GaussianMLPEncoder",
+__all__ = ["MLP", "CodeEncoder", "ConvDecoder", "ConvTrunk", "GaussianConvEncoder", "GaussianMLP", "GaussianMLPEncoder",
            "MLPDecoder", "build_decoder", "build_gaussian_encoder", "Discriminator"]

@@ -15,8 +15,8 @@ from genlatent import nets, train
 from genlatent.core import PRIORS
 from genlatent.data import load_dataset
 from genlatent import estimators
-from genlatent.models.aae import (build_aae_parts, clustering_accuracy, discriminator_loss,
-                                  generator_loss)
+from genlatent.metrics import clustering_accuracy
+from genlatent.models.aae import build_aae_parts, discriminator_loss, generator_loss
 from tests.train.helpers import assert_trees_close
 
 LOG_4 = float(np.log(4.0))
