@@ -20,6 +20,7 @@ import optax
 from genlatent.boltzmann.energy import free_energy, hidden_input, is_gaussian, visible_mean
 from genlatent.boltzmann.gibbs import (bernoulli, gibbs_chain, normal_noise, sample_hidden,
                                        uniform_noise)
+from genlatent.core.collective import LOCAL, Collective
 
 TRAINING = ("cd", "pcd")
 
@@ -30,7 +31,7 @@ TRAINING = ("cd", "pcd")
 def contrastive_divergence(params, v0: jax.Array, key: jax.Array, index: jax.Array, *,
                            num_gibbs: int = 1, chains: Optional[jax.Array] = None,
                            view: Optional[Callable] = None,
-                           axis_name: Optional[str] = None):
+                           collective: Collective = LOCAL):
   """A CD-k (or PCD-k) estimate of the gradient of −log p(v), averaged over the batch.
 
   Args:
@@ -45,7 +46,8 @@ def contrastive_divergence(params, v0: jax.Array, key: jax.Array, index: jax.Arr
       chains (PCD-k), replicated on every device.
     view: params -> RBM params dict, e.g. a tied-weight doubled RBM; identity
       when None. Gradients flow through it.
-    axis_name: the `pmap` axis to sum over, or None under one global jit.
+    collective: sums over the devices the batch is split across (`LOCAL` under
+      one global jit).
   Returns:
     grads: like params, ∇[mean F(v_data) − mean F(v_model)].
     chains: the advanced persistent chains [M, V], or None for CD.
@@ -72,11 +74,8 @@ def contrastive_divergence(params, v0: jax.Array, key: jax.Array, index: jax.Arr
     v_model, _ = gibbs_chain(model, chains, jax.random.fold_in(key_chain, 2), num_gibbs,
                              chain_index)
   v_model = jax.lax.stop_gradient(v_model)
-  count = jnp.asarray(v0.shape[0], jnp.float32)
-  num_devices = 1.0
-  if axis_name is not None:
-    count = jax.lax.psum(count, axis_name)
-    num_devices = jax.lax.psum(1.0, axis_name)
+  count = collective.sum(jnp.asarray(v0.shape[0], jnp.float32))
+  num_devices = collective.sum(1.0)
 
   def surrogate(p):
     m = view(p)
@@ -90,9 +89,9 @@ def contrastive_divergence(params, v0: jax.Array, key: jax.Array, index: jax.Arr
   grads = jax.grad(surrogate)(params)
   sums = {"count": count, "reconstruction_error": jnp.sum(reconstruction),
           "free_energy": jnp.sum(free_energy(model, v0))}
-  if axis_name is not None:  # `count` is already global
-    grads = jax.lax.psum(grads, axis_name)
-    sums = {k: v if k == "count" else jax.lax.psum(v, axis_name) for k, v in sums.items()}
+  grads = collective.sum(grads)
+  sums = {k: v if k == "count" else collective.sum(v)  # `count` is already global
+          for k, v in sums.items()}
   return grads, (v_model if chains is not None else None), sums
 
 
@@ -108,15 +107,13 @@ def training_phase(step: jax.Array, phase_steps: tuple[int, ...]) -> jax.Array:
 
 
 def update_base_rate(rate: jax.Array, v: jax.Array, decay: float = 0.99,
-                     axis_name: Optional[str] = None) -> jax.Array:
+                     collective: Collective = LOCAL) -> jax.Array:
   """[n] running mean of binary units v [B, n]: the base rates of a layer's input.
 
   Used for the AIS base model of an RBM whose data are another RBM's hidden
   samples (a DBN's upper layers), which exist only during training.
   """
-  batch_mean = jnp.mean(v, axis=0)
-  if axis_name is not None:
-    batch_mean = jax.lax.pmean(batch_mean, axis_name)
+  batch_mean = collective.mean(jnp.mean(v, axis=0))
   return decay * rate + (1.0 - decay) * batch_mean
 
 

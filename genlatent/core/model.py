@@ -120,9 +120,10 @@ class Model:
     init(key, x_example [B, ...]) -> params
     loss(params, batch, key, step) -> (scalar, metrics dict)   gradient families;
                                       `step` is the update count (KL warm-up)
-    update(state, batch, key, *, axis_name=None) -> (state, metrics)
+    update(state, batch, key, collective=LOCAL) -> (state, metrics)
                                       non-gradient families; sums over the batch
-                                      are `lax.psum`-ed over `axis_name` when set
+                                      go through the `Collective` (the identity
+                                      under the mesh backend, a psum under pmap)
     init_state(key, params, x_train) -> TrainState  with `update` (x_train: the whole
                                       training split); a gradient family may give
                                       it too, for a data-dependent start (k-means++):

@@ -36,7 +36,6 @@ from __future__ import annotations
 import math
 from typing import Callable, NamedTuple, Optional
 
-import blackjax
 import jax
 import jax.numpy as jnp
 
@@ -202,6 +201,9 @@ def hmc_ais(
     xs["start"] = split(reverse_from)
   if fixed:
     xs["step_sizes"] = split(jnp.asarray(step_sizes, jnp.float32))
+  # Imported on use: importing blackjax initialises the XLA backend, which must
+  # not happen before a multi-process run's `jax.distributed.initialize`.
+  import blackjax  # pylint: disable=import-outside-toplevel
   kernel = blackjax.mcmc.hmc.build_kernel()
 
   def density_and_state(x_i, z, beta):

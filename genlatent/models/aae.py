@@ -39,8 +39,8 @@ Variants (`variant`):
 
 Noise in training is per example (`genlatent.core.rng`), so a step does not
 depend on how the batch is split over devices. Under `pmap` the gradients and
-metrics of every phase are averaged over `axis_name`; under the mesh backend
-the batch means already span all devices.
+metrics of every phase are averaged by the update's `Collective`; under the mesh
+backend the batch means already span all devices.
 
 Evaluation: `parzen` (a kernel density on decoded samples, bandwidth chosen on
 the validation split; a weak, biased estimate, kind `parzen estimate`, see
@@ -68,6 +68,7 @@ import optax
 
 from genlatent import nets
 from genlatent.core import MODELS, Densities, LatentVariable, Model, TrainState
+from genlatent.core.collective import LOCAL, Collective
 from genlatent.core import maths, rng
 from genlatent.estimators import importance_sampled_log_likelihood
 from genlatent.metrics import clustering_accuracy
@@ -123,7 +124,7 @@ class AAEParts(NamedTuple):
   """The family's `Model` and the pieces tests and figures use directly.
 
   reconstruction_phase, discriminator_phase, generator_phase:
-    (state, batch, key, axis_name=None) -> (state, metrics), one phase each; the
+    (state, batch, key, collective=LOCAL) -> (state, metrics), one phase each; the
     step counter is left to `model.update`.
   encode_outputs: (params, x, key, index=None) -> dict of z [B, d] (`z`), and
     `logits` [B, K] for clustering; noise per example when `index` [B] is given.
@@ -292,14 +293,11 @@ def build_aae_parts(config, data_shape) -> AAEParts:
     real = jax.nn.one_hot(jnp.where(known, components, unknown), num_classes + 1)
     return real, fake
 
-  def batch_mean(y, axis_name):
+  def batch_mean(y, collective):
     """[B, K] the batch mean of y [B, K], over every device, broadcast to each row."""
-    m = jnp.mean(y, axis=0)
-    if axis_name is not None:
-      m = jax.lax.pmean(m, axis_name)
-    return jnp.broadcast_to(m, y.shape)
+    return jnp.broadcast_to(collective.mean(jnp.mean(y, axis=0)), y.shape)
 
-  def adversarial_logits(params, outputs, batch, key, axis_name=None):
+  def adversarial_logits(params, outputs, batch, key, collective=LOCAL):
     """{name: (logits_real [B], logits_fake [B])} for each discriminator."""
     z_prior, components = per_example_prior(params, key, batch["index"])
     apply = lambda name, *args: discriminator.apply({"params": params[name]}, *args)
@@ -315,8 +313,8 @@ def build_aae_parts(config, data_shape) -> AAEParts:
       y = jax.nn.softmax(outputs["logits"])
       if class_batch_mean:  # D(y, mean y) sees a collapse onto a few classes at once
         out["class_discriminator"] = (
-            apply("class_discriminator", y_prior, batch_mean(y_prior, axis_name)),
-            apply("class_discriminator", y, batch_mean(y, axis_name)))
+            apply("class_discriminator", y_prior, batch_mean(y_prior, collective)),
+            apply("class_discriminator", y, batch_mean(y, collective)))
       else:
         out["class_discriminator"] = (apply("class_discriminator", y_prior),
                                       apply("class_discriminator", y))
@@ -325,21 +323,18 @@ def build_aae_parts(config, data_shape) -> AAEParts:
   def subset(params, names):
     return {n: params[n] for n in names}
 
-  def apply_phase(state, name, grads, axis_name):
+  def apply_phase(state, name, grads, collective):
     """Applies the phase's optimizer to its group; returns the new state."""
-    if axis_name is not None:
-      grads = jax.lax.pmean(grads, axis_name)
+    grads = collective.mean(grads)
     group = subset(state.params, groups[name])
     updates, opt = txs[name].update(grads, state.opt_state[name], group)
     params = dict(state.params, **optax.apply_updates(group, updates))
     return state.replace(params=params, opt_state=dict(state.opt_state, **{name: opt}))
 
-  def mean_metrics(metrics, axis_name):
-    return jax.lax.pmean(metrics, axis_name) if axis_name is not None else metrics
 
   # --------------------------------------------------------------------------- phases
 
-  def reconstruction_phase(state, batch, key, axis_name=None):
+  def reconstruction_phase(state, batch, key, collective: Collective = LOCAL):
     """Encoder and decoder take one step on −log p(x|z), nats per example."""
 
     def loss(group):
@@ -349,10 +344,10 @@ def build_aae_parts(config, data_shape) -> AAEParts:
       return -jnp.mean(log_px)
 
     value, grads = jax.value_and_grad(loss)(subset(state.params, RECONSTRUCTION))
-    state = apply_phase(state, "reconstruction", grads, axis_name)
-    return state, mean_metrics({"reconstruction_loss": value, "recon": -value}, axis_name)
+    state = apply_phase(state, "reconstruction", grads, collective)
+    return state, collective.mean({"reconstruction_loss": value, "recon": -value})
 
-  def discriminator_phase(state, batch, key, axis_name=None):
+  def discriminator_phase(state, batch, key, collective: Collective = LOCAL):
     """Each discriminator takes one step: prior draws against the encoder's codes."""
     key_codes, key_prior = jax.random.split(key)
     outputs = jax.lax.stop_gradient(encode_outputs(state.params, batch["x"], key_codes,
@@ -360,36 +355,36 @@ def build_aae_parts(config, data_shape) -> AAEParts:
 
     def loss(group):
       params = dict(state.params, **group)
-      logits = adversarial_logits(params, outputs, batch, key_prior, axis_name)
+      logits = adversarial_logits(params, outputs, batch, key_prior, collective)
       losses = {n: discriminator_loss(*lf) for n, lf in logits.items()}
       return sum(losses.values()), (losses, logits)
 
     (_, (losses, logits)), grads = jax.value_and_grad(loss, has_aux=True)(
         subset(state.params, disc_groups))
-    state = apply_phase(state, "discriminator", grads, axis_name)
+    state = apply_phase(state, "discriminator", grads, collective)
     metrics = {}
     for n, value in losses.items():
       metrics[f"{n}_loss"] = value
       metrics[f"{n}_accuracy"] = discriminator_accuracy(*logits[n])
-    return state, mean_metrics(metrics, axis_name)
+    return state, collective.mean(metrics)
 
-  def generator_phase(state, batch, key, axis_name=None):
+  def generator_phase(state, batch, key, collective: Collective = LOCAL):
     """The encoder takes one step at fooling the (just updated) discriminators."""
     key_codes, key_prior = jax.random.split(key)
 
     def loss(group):
       params = dict(state.params, **group)
       outputs = encode_outputs(params, batch["x"], key_codes, batch["index"])
-      logits = adversarial_logits(params, outputs, batch, key_prior, axis_name)
+      logits = adversarial_logits(params, outputs, batch, key_prior, collective)
       losses = {n: generator_loss(lf[1]) for n, lf in logits.items()}
       return sum(losses.values()), losses
 
     (_, losses), grads = jax.value_and_grad(loss, has_aux=True)(subset(state.params, GENERATOR))
-    state = apply_phase(state, "generator", grads, axis_name)
+    state = apply_phase(state, "generator", grads, collective)
     names = {"discriminator": "generator_loss", "class_discriminator": "class_generator_loss"}
-    return state, mean_metrics({names[n]: v for n, v in losses.items()}, axis_name)
+    return state, collective.mean({names[n]: v for n, v in losses.items()})
 
-  def update(state, batch, key, axis_name=None):
+  def update(state, batch, key, collective: Collective = LOCAL):
     """One AAE step: reconstruction, then discriminator(s), then encoder as generator.
 
     Metrics (per-example means, nats where they are log-probabilities): recon
@@ -397,9 +392,9 @@ def build_aae_parts(config, data_shape) -> AAEParts:
     generator_loss (and class_* for clustering); loss is reconstruction_loss.
     """
     key_r, key_d, key_g = jax.random.split(key, 3)
-    state, m_r = reconstruction_phase(state, batch, key_r, axis_name)
-    state, m_d = discriminator_phase(state, batch, key_d, axis_name)
-    state, m_g = generator_phase(state, batch, key_g, axis_name)
+    state, m_r = reconstruction_phase(state, batch, key_r, collective)
+    state, m_d = discriminator_phase(state, batch, key_d, collective)
+    state, m_g = generator_phase(state, batch, key_g, collective)
     metrics = {**m_r, **m_d, **m_g, "loss": m_r["reconstruction_loss"]}
     return state.replace(step=state.step + 1), metrics
 

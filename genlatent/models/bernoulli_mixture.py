@@ -32,6 +32,7 @@ from flax import struct
 
 from genlatent.core import MODELS, Densities, Model, TrainState
 from genlatent.core import mixture
+from genlatent.core.collective import LOCAL, Collective
 from genlatent.models import em
 from genlatent.viz import grids
 
@@ -138,23 +139,23 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=(),
                       extra={"statistics": stats, "pseudo_count": per_example})
 
-  def update(state: TrainState, batch, key, axis_name=None):
+  def update(state: TrainState, batch, key, collective: Collective = LOCAL):
     """One (stepwise) EM step. Metrics: log_likelihood (before the step), loss, step_size."""
     del key
     x, mask = flat(batch["x"]), batch["mask"].astype(jnp.float32)
     joint = log_joint(state.params, x)
     log_px = jax.nn.logsumexp(joint, axis=1)
     r = jnp.exp(joint - log_px[:, None]) * mask[:, None]
-    stats = em.psum(Statistics(r.sum(axis=0), r.T @ x), axis_name)
-    total = em.psum(mask.sum(), axis_name)
-    log_lik = em.psum(jnp.sum(mask * log_px), axis_name) / total
+    stats = collective.sum(Statistics(r.sum(axis=0), r.T @ x))
+    total = collective.sum(mask.sum())
+    log_lik = collective.sum(jnp.sum(mask * log_px)) / total
     rho = em.stepwise_rate(state.step, offset, power)
     running = jax.tree.map(lambda a, b: (1.0 - rho) * a + rho * b / total,
                            state.extra["statistics"], stats)
     num_reseeded = jnp.zeros((), jnp.int32)
     if reseed_min_count > 0:
       empty = running.count * total < reseed_min_count
-      candidates = em.worst_examples(log_px, x, mask, k, axis_name)
+      candidates = em.worst_examples(log_px, x, mask, k, collective)
       slot = em.reseed_slots(empty, candidates.shape[0])
       running = Statistics(jnp.where(empty, 1.0 / total, running.count),
                            jnp.where(empty[:, None], candidates[slot] / total, running.ones))

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
+from genlatent.core.collective import LOCAL, Collective
 from genlatent.estimators import ais as ais_lib
 from genlatent.estimators import importance_sampled_log_likelihood
 from genlatent import boltzmann
@@ -227,7 +228,7 @@ def build_dbm(config, data_shape) -> Model:
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                          extra=extra), metrics
 
-  def pretrain(phase, state, batch, key, axis_name):
+  def pretrain(phase, state, batch, key, collective):
     """CD-k on the doubled bottom RBM (phase 0) or the doubled top RBM (phase 1)."""
     params = state.params
     v, index = _flatten(batch["x"]), batch["index"]
@@ -241,11 +242,11 @@ def build_dbm(config, data_shape) -> Model:
     frozen = {k: val for k, val in params.items() if k not in PHASE_PARAMS[phase]}
     grads, _, sums = boltzmann.contrastive_divergence(
         {k: params[k] for k in PHASE_PARAMS[phase]}, data, key_cd, index, num_gibbs=num_gibbs,
-        view=lambda p: view(dict(frozen, **p)), axis_name=axis_name)
+        view=lambda p: view(dict(frozen, **p)), collective=collective)
     count = sums.pop("count")
     return finish(state, phase, grads, {k: val / count for k, val in sums.items()})
 
-  def train_dbm(state, batch, key, axis_name):
+  def train_dbm(state, batch, key, collective):
     """Mean-field data term, PCD model term: ∇[mean E(v, μ) − mean F_(v,h2)(chains)]."""
     params = state.params
     v = _flatten(batch["x"])
@@ -255,11 +256,8 @@ def build_dbm(config, data_shape) -> Model:
     chains = state.extra["chains"]
     chains, _ = boltzmann.gibbs_chain(as_rbm(dbm), chains, key, num_gibbs,
                                 jnp.arange(chains.shape[0], dtype=jnp.int32))
-    count = jnp.asarray(v.shape[0], jnp.float32)
-    num_devices = 1.0
-    if axis_name is not None:
-      count = jax.lax.psum(count, axis_name)
-      num_devices = jax.lax.psum(1.0, axis_name)
+    count = collective.sum(jnp.asarray(v.shape[0], jnp.float32))
+    num_devices = collective.sum(1.0)
 
     def surrogate(p):
       d = as_dbm(dict(params, **p))
@@ -272,18 +270,16 @@ def build_dbm(config, data_shape) -> Model:
                 dbm["b"] + mu1 @ dbm["W1"].T)) ** 2),
             "free_energy": -jnp.sum(-energy(dbm, v, mu1, mu2) + bernoulli_entropy(logits1)
                                     + bernoulli_entropy(logits2))}
-    if axis_name is not None:
-      grads = jax.lax.psum(grads, axis_name)
-      sums = jax.lax.psum(sums, axis_name)
+    grads, sums = collective.sum(grads), collective.sum(sums)
     return finish(state, 2, grads, {k: val / count for k, val in sums.items()}, chains)
 
-  def update(state, batch, key, axis_name=None):
+  def update(state, batch, key, collective: Collective = LOCAL):
     """One step of the phase the step falls in. Metrics: reconstruction_error (= loss;
     of the doubled RBM in pretraining, of E[v | μ1] for the DBM), free_energy (the
     RBM's, or the DBM's mean-field variational free energy), and `phase`."""
-    branches = [functools.partial(pretrain, 0, axis_name=axis_name),
-                functools.partial(pretrain, 1, axis_name=axis_name),
-                functools.partial(train_dbm, axis_name=axis_name)]
+    branches = [functools.partial(pretrain, 0, collective=collective),
+                functools.partial(pretrain, 1, collective=collective),
+                functools.partial(train_dbm, collective=collective)]
     return jax.lax.switch(boltzmann.training_phase(state.step, phase_steps), branches,
                           state, batch, key)
 

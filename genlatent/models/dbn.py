@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
+from genlatent.core.collective import LOCAL, Collective
 from genlatent.core import maths
 from genlatent.estimators import ais as ais_lib
 from genlatent.estimators import importance_sampled_log_likelihood
@@ -163,7 +164,7 @@ def build_dbn(config, data_shape) -> Model:
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
                       extra=extra)
 
-  def train_layer(l, state, batch, key, axis_name):
+  def train_layer(l, state, batch, key, collective):
     """CD/PCD on RBM l with data propagated up as binary samples; other layers frozen."""
     params = state.params
     layers = list(params["layers"])
@@ -174,12 +175,12 @@ def build_dbn(config, data_shape) -> Model:
     chains = state.extra["chains"][l] if training == "pcd" else None
     grads, chains, sums = boltzmann.contrastive_divergence(
         {k: layers[l][k] for k in TRAINABLE}, h, key_cd, index, num_gibbs=num_gibbs,
-        chains=chains, axis_name=axis_name)
+        chains=chains, collective=collective)
     opt_state = list(state.opt_state)
     layers[l], opt_state[l] = boltzmann.apply_gradients(tx, layers[l], grads, opt_state[l])
     rates = list(params["base_rates"])
     if l > 0:  # layer 0's base rates are the data's, computed once
-      rates[l] = boltzmann.update_base_rate(rates[l], h, axis_name=axis_name)
+      rates[l] = boltzmann.update_base_rate(rates[l], h, collective=collective)
     extra = state.extra
     if chains is not None:
       extra = dict(extra, chains=[chains if j == l else c for j, c in enumerate(extra["chains"])])
@@ -189,10 +190,10 @@ def build_dbn(config, data_shape) -> Model:
     return state.replace(step=state.step + 1, params={"layers": layers, "base_rates": rates},
                          opt_state=opt_state, extra=extra), metrics
 
-  def update(state, batch, key, axis_name=None):
+  def update(state, batch, key, collective: Collective = LOCAL):
     """One CD/PCD step on the layer the step's phase names (see `boltzmann.training_phase`).
     Metrics: that layer's reconstruction_error (= loss), free_energy, and `layer`."""
-    branches = [functools.partial(train_layer, l, axis_name=axis_name) for l in range(num_layers)]
+    branches = [functools.partial(train_layer, l, collective=collective) for l in range(num_layers)]
     return jax.lax.switch(boltzmann.training_phase(state.step, layer_steps), branches,
                           state, batch, key)
 

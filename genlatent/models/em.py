@@ -2,10 +2,9 @@
 
 Used by `gmm` and `bernoulli_mixture`; not a family itself.
 
-Data parallelism: an `update` sees either the global batch as one sharded array
-(mesh backend, `axis_name=None`; XLA all-reduces the sums) or its device's slice
-(pmap backend, `axis_name='data'`), where every sum over examples must be
-`psum`-med. `psum` below does the right thing for both.
+Data parallelism: every sum over examples goes through the update's
+`Collective` (`genlatent.core.collective`), the identity under the mesh backend
+and an all-reduce under `pmap`.
 """
 
 from __future__ import annotations
@@ -17,12 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genlatent.core.collective import Collective
+
 INITS = ("kmeans", "random")
-
-
-def psum(tree, axis_name):
-  """Sums over devices under pmap; the identity under the mesh backend (axis_name=None)."""
-  return tree if axis_name is None else jax.lax.psum(tree, axis_name)
 
 
 def stepwise_rate(step: jax.Array, offset: float, power: float) -> jax.Array:
@@ -35,7 +31,8 @@ def stepwise_rate(step: jax.Array, offset: float, power: float) -> jax.Array:
   return jnp.power(step.astype(jnp.float32) + offset, -power)
 
 
-def worst_examples(values: jax.Array, x: jax.Array, mask: jax.Array, k: int, axis_name):
+def worst_examples(values: jax.Array, x: jax.Array, mask: jax.Array, k: int,
+                   collective: Collective):
   """The k examples with the lowest values (e.g. log p(x)) over the whole batch.
 
   Args:
@@ -50,10 +47,9 @@ def worst_examples(values: jax.Array, x: jax.Array, mask: jax.Array, k: int, axi
   score = jnp.where(mask > 0, -values, -jnp.inf)
   top, rows = jax.lax.top_k(score, k)
   picked = x[rows]
-  if axis_name is not None:
+  if collective.gather is not None:
     # Each device's k worst, gathered, then the k worst of those.
-    top = jax.lax.all_gather(top, axis_name).reshape(-1)
-    picked = jax.lax.all_gather(picked, axis_name).reshape((-1,) + x.shape[1:])
+    top, picked = collective.gather(top), collective.gather(picked)
     top, rows = jax.lax.top_k(top, k)
     picked = picked[rows]
   return picked

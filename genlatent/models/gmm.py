@@ -44,6 +44,7 @@ from flax import struct
 
 from genlatent.core import MODELS, Densities, Model, TrainState
 from genlatent.core import mixture
+from genlatent.core.collective import LOCAL, Collective
 from genlatent.models import em
 from genlatent.viz import grids, mixtures
 
@@ -428,7 +429,7 @@ def build_gmm(config, data_shape) -> Model:
     return TrainState(step=jnp.zeros((), jnp.int32), params=from_mixture(mog), opt_state=(),
                       extra=extra)
 
-  def update(state: TrainState, batch, key, axis_name=None):
+  def update(state: TrainState, batch, key, collective: Collective = LOCAL):
     """One EM step on `batch`: E-step, (stepwise) blend of statistics, M-step.
 
     Metrics: log_likelihood, mean log p(x) of the batch under the params before
@@ -438,9 +439,9 @@ def build_gmm(config, data_shape) -> Model:
     mog = to_mixture(state.params)
     x, mask = flat(batch["x"]), batch["mask"].astype(jnp.float32)
     stats, log_px = batch_statistics(mog, x, mask, chunk_size)
-    stats = em.psum(stats, axis_name)
-    total = em.psum(mask.sum(), axis_name)
-    log_lik = em.psum(jnp.sum(mask * log_px), axis_name) / total
+    stats = collective.sum(stats)
+    total = collective.sum(mask.sum())
+    log_lik = collective.sum(jnp.sum(mask * log_px)) / total
     rho = em.stepwise_rate(state.step, offset, power)
     running = jax.tree.map(lambda a, b: (1.0 - rho) * a + rho * b / total,
                            state.extra["statistics"], stats)
@@ -448,7 +449,7 @@ def build_gmm(config, data_shape) -> Model:
     num_reseeded = jnp.zeros((), jnp.int32)
     if reseed_min_count > 0:
       empty = running.count * total < reseed_min_count
-      candidates = em.worst_examples(log_px, x, mask, k, axis_name)
+      candidates = em.worst_examples(log_px, x, mask, k, collective)
       new, running = jax.lax.cond(
           jnp.any(empty),
           lambda: reseed(new, running, covariances, empty, candidates, 1.0 / total, reg_covar),

@@ -20,6 +20,7 @@ from genlatent.boltzmann import (TRAINING, Normaliser, annealing_path, apply_gra
                                  gibbs_snapshots, hidden_probs, init_params, initial_chains,
                                  pseudo_log_likelihood, visible_mean)
 from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
+from genlatent.core.collective import LOCAL, Collective
 from genlatent.optimizers import make_optimizer
 from genlatent.estimators import ais as ais_lib
 from genlatent.viz import rbm as viz_rbm
@@ -126,7 +127,7 @@ def build_rbm(config, data_shape) -> Model:
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
                       extra=extra)
 
-  def update(state, batch, key, axis_name=None):
+  def update(state, batch, key, collective: Collective = LOCAL):
     """One CD-k/PCD-k step. Metrics are per-example means, nats where they are energies:
     reconstruction_error (Σ_i (v_i − E[v_i|h])²), free_energy (data), and for
     Bernoulli units pseudo_log_likelihood; loss is the reconstruction error."""
@@ -137,7 +138,7 @@ def build_rbm(config, data_shape) -> Model:
     grads, chains, sums = contrastive_divergence(
         {k: params[k] for k in trainable}, v0, key_cd, batch["index"], num_gibbs=num_gibbs,
         chains=state.extra.get("chains"), view=lambda p: dict(frozen, **p),
-        axis_name=axis_name)
+        collective=collective)
     if learn_sigma:
       grads = dict(grads, log_sigma=sigma_gradient_scale * grads["log_sigma"])
     new_params, opt_state = apply_gradients(tx, params, grads, state.opt_state)
@@ -146,7 +147,7 @@ def build_rbm(config, data_shape) -> Model:
     count = sums.pop("count")
     if not gaussian:
       pl = jnp.sum(pseudo_log_likelihood(params, v0, key_pl, batch["index"]))
-      sums["pseudo_log_likelihood"] = pl if axis_name is None else jax.lax.psum(pl, axis_name)
+      sums["pseudo_log_likelihood"] = collective.sum(pl)
     metrics = {k: v / count for k, v in sums.items()}
     metrics["loss"] = metrics["reconstruction_error"]
     extra = dict(state.extra, chains=chains) if chains is not None else state.extra

@@ -4,7 +4,7 @@ Both backends keep params replicated and split the global batch along a `data`
 axis. The mesh backend is one `jax.jit` with declared shardings, the form JAX
 recommends; XLA inserts the gradient all-reduce. The `pmap` backend is kept for
 comparison and for code that relies on named-axis collectives, which it passes
-to the family as `axis_name`; its per-example evaluation runs as one jit over the
+to the family as a `Collective` over its axis; its per-example evaluation runs as one jit over the
 same devices, so every example's value is the one it gets on the mesh or on one
 device (see `PmapBackend.compile_per_example`).
 """
@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from genlatent.core.collective import over_axis
 
 AXIS = "data"
 BACKENDS = ("mesh", "pmap")
@@ -84,7 +86,7 @@ class MeshBackend:
 
 
 class PmapBackend:
-  """`jax.pmap` over local devices; the family sees `axis_name='data'`."""
+  """`jax.pmap` over local devices; the family sees `over_axis('data')` as its collective."""
 
   name = "pmap"
 
@@ -115,7 +117,7 @@ class PmapBackend:
         lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), state)
 
   def compile_update(self, update: Callable) -> Callable:
-    return jax.pmap(lambda s, b, k: update(s, b, k, axis_name=AXIS), axis_name=AXIS,
+    return jax.pmap(lambda s, b, k: update(s, b, k, over_axis(AXIS)), axis_name=AXIS,
                     in_axes=(0, 0, None), donate_argnums=(0,))
 
   def compile_per_example(self, fn: Callable) -> Callable:

@@ -23,6 +23,7 @@ from genlatent import data as data_lib
 from genlatent import models as models_lib
 from genlatent import viz
 from genlatent.core import Model, TrainState
+from genlatent.core.collective import LOCAL, Collective
 from genlatent.train import evaluation, parallel
 from genlatent.train.checkpoint import Checkpointer
 from genlatent.train.metrics import MetricWriter
@@ -52,19 +53,16 @@ def _backend(config):
 
 
 def gradient_update(loss_fn, tx: optax.GradientTransformation):
-  """A family's `loss` turned into `update(state, batch, key, axis_name=None)`.
+  """A family's `loss` turned into `update(state, batch, key, collective=LOCAL)`.
 
-  Under `pmap` the gradients and metrics are averaged over `axis_name`; under the
-  mesh backend the batch mean in `loss_fn` already spans every device.
+  Under `pmap` the gradients and metrics are averaged by the collective; under
+  the mesh backend the batch mean in `loss_fn` already spans every device.
   """
 
-  def update(state: TrainState, batch, key, axis_name=None):
+  def update(state: TrainState, batch, key, collective: Collective = LOCAL):
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params, batch, key, state.step)
-    metrics = dict(metrics, loss=loss)
-    if axis_name is not None:
-      grads = jax.lax.pmean(grads, axis_name)
-      metrics = jax.lax.pmean(metrics, axis_name)
+    grads, metrics = collective.mean((grads, dict(metrics, loss=loss)))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
@@ -82,7 +80,7 @@ def setup(config: ml_collections.ConfigDict):
   """Data, model, initial state and the family's update function for `config`.
 
   Returns:
-    (dataset, model, initial host TrainState, update(state, batch, key, axis_name=None)).
+    (dataset, model, initial host TrainState, update(state, batch, key, collective=LOCAL)).
   """
   # Modules named in `config.imports` register user models, priors or data sources.
   for module in config.get("imports", ()):
@@ -108,11 +106,8 @@ def setup(config: ml_collections.ConfigDict):
 def _with_step_key(update):
   """The step's key is fold_in(train_key, step), computed inside the compiled step."""
 
-  def step_fn(state, batch, train_key, axis_name=None):
-    key = jax.random.fold_in(train_key, state.step)
-    if axis_name is None:
-      return update(state, batch, key)
-    return update(state, batch, key, axis_name=axis_name)
+  def step_fn(state, batch, train_key, collective: Collective = LOCAL):
+    return update(state, batch, jax.random.fold_in(train_key, state.step), collective)
 
   return step_fn
 
