@@ -35,6 +35,8 @@ def run(flag_values: flags.FlagValues) -> None:
       workdir_lib.parse_estimator_spec(flag_values.estimators, "--estimators")
     with workdir_lib.claim(flag_values.workdir, create=False) as workdir:
       config, dataset, model, backend, state = train.restore_workdir(workdir)
+      if flag_values.estimators is not None:
+        train.check_estimators(flag_values.estimators, "--estimators", model, dataset)
       workdir_lib.open_log(workdir)
       train.evaluate_and_write(config, model, backend, state, dataset, workdir,
                                estimators=flag_values.estimators, split=flag_values.split)
@@ -45,7 +47,10 @@ def cli(argv: list[str]) -> None:
   flag_values = flags.FlagValues()
   define_flags(flag_values)
   common.parse_flags(argv, flag_values)
-  run(flag_values)
+  try:
+    run(flag_values)
+  finally:
+    workdir_lib.release_library_logs()
 
 
 def main(argv):
@@ -53,7 +58,6 @@ def main(argv):
   run(FLAGS)
 
 
-define_flags(FLAGS)
-
 if __name__ == "__main__":
+  define_flags(FLAGS)
   app.run(main, flags_parser=common.parse_flags)

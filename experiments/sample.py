@@ -96,7 +96,10 @@ def cli(argv: list[str]) -> None:
   flag_values = flags.FlagValues()
   define_flags(flag_values)
   common.parse_flags(argv, flag_values)
-  run(flag_values)
+  try:
+    run(flag_values)
+  finally:
+    workdir_lib.release_library_logs()
 
 
 def main(argv):
@@ -104,7 +107,6 @@ def main(argv):
   run(FLAGS)
 
 
-define_flags(FLAGS)
-
 if __name__ == "__main__":
+  define_flags(FLAGS)
   app.run(main, flags_parser=common.parse_flags)

@@ -12,13 +12,15 @@ from ml_collections import config_flags
 
 from experiments import common
 from genlatent import train
+from genlatent.train import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 
 
-def define_flags(flag_values: flags.FlagValues) -> None:
+def define_flags(flag_values: flags.FlagValues, argv: list[str] | None = None) -> None:
+  """The command's flags; `argv` is where --config.<field> overrides are read (sys.argv)."""
   config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].",
-                                  lock_config=True, flag_values=flag_values)
+                                  lock_config=True, flag_values=flag_values, sys_argv=argv)
   flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and outputs.",
                       flag_values=flag_values)
   flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
@@ -40,9 +42,12 @@ def run(flag_values: flags.FlagValues) -> None:
 def cli(argv: list[str]) -> None:
   """The command in this process, with its own flags (tests run several in one process)."""
   flag_values = flags.FlagValues()
-  define_flags(flag_values)
+  define_flags(flag_values, argv)
   common.parse_flags(argv, flag_values, config_file_flag="config")
-  run(flag_values)
+  try:
+    run(flag_values)
+  finally:
+    workdir_lib.release_library_logs()
 
 
 def main(argv):
@@ -50,7 +55,6 @@ def main(argv):
   run(FLAGS)
 
 
-define_flags(FLAGS)
-
 if __name__ == "__main__":
+  define_flags(FLAGS)
   app.run(main, flags_parser=lambda argv: common.parse_flags(argv, config_file_flag="config"))

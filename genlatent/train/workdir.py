@@ -275,6 +275,7 @@ class _LogFile(logging.Handler):
 
 
 _log_file: _LogFile | None = None
+_saved_levels: dict = {}  # what capture_library_logs changed: {handler or logger: level}
 
 
 def capture_library_logs() -> None:
@@ -290,17 +291,21 @@ def capture_library_logs() -> None:
   if _log_file is None:
     _log_file = _LogFile()
     root.addHandler(_log_file)
+    _saved_levels[root] = root.level
   for handler in root.handlers:
-    if handler is not _log_file:
-      handler.setLevel(logging.WARNING)
-      if not any(isinstance(f, _OnlyToFile) for f in handler.filters):
-        handler.addFilter(_OnlyToFile())
+    if handler is not _log_file and handler not in _saved_levels:
+      _saved_levels[handler] = handler.level
+      handler.setLevel(max(handler.level, logging.WARNING))
+      handler.addFilter(_ONLY_TO_FILE)
   root.setLevel(logging.INFO)
 
 
 class _OnlyToFile(logging.Filter):
   def filter(self, record):
     return not record.name.startswith("asyncio")
+
+
+_ONLY_TO_FILE = _OnlyToFile()
 
 
 def open_log(workdir: str) -> None:
@@ -318,6 +323,11 @@ def release_library_logs() -> None:
     logging.getLogger().removeHandler(_log_file)
     _log_file.close()
     _log_file = None
+  for target, level in _saved_levels.items():
+    target.setLevel(level)
+    if isinstance(target, logging.Handler):
+      target.removeFilter(_ONLY_TO_FILE)
+  _saved_levels.clear()
 
 
 # ---------------------------------------------------------------------------
