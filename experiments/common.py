@@ -24,11 +24,14 @@ def fail(message: str) -> None:
 
 
 @contextlib.contextmanager
-def clear_errors():
+def clear_errors(own_process: bool = False):
   """Errors a user can fix print as one line and exit 1, not as a stack trace.
 
   A full disk or a permission error on a file is the user's to fix too; any
-  other error is a bug in genlatent and keeps its traceback.
+  other error is a bug in genlatent and keeps its traceback. With
+  `own_process` (a command run from the shell), a full disk ends the process at
+  once: orbax's background writer threads would otherwise print their own
+  "Event loop is closed" tracebacks while the interpreter shuts down.
   """
   try:
     yield
@@ -40,8 +43,13 @@ def clear_errors():
          "--workdir.")
   except Exception as e:  # pylint: disable=broad-except
     if workdir_lib.is_disk_full(e):
-      fail(f"no space left on device ({type(e).__name__}); free some space and rerun the "
-           "same command to resume from the last checkpoint.")
+      message = (f"no space left on device ({type(e).__name__}); free some space and rerun "
+                 "the same command to resume from the last checkpoint.")
+      if own_process:
+        print("error: " + message, file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(1)  # pylint: disable=protected-access
+      fail(message)
     raise
 
 

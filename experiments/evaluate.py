@@ -27,10 +27,10 @@ def define_flags(flag_values: flags.FlagValues) -> None:
   flags.mark_flag_as_required("workdir", flag_values=flag_values)
 
 
-def run(flag_values: flags.FlagValues) -> None:
+def run(flag_values: flags.FlagValues, own_process: bool = True) -> None:
   common.quiet_console(flag_values)
   common.maybe_initialize_distributed()
-  with common.clear_errors():
+  with common.clear_errors(own_process):
     if flag_values.estimators is not None:  # a typo fails before anything is loaded
       workdir_lib.parse_estimator_spec(flag_values.estimators, "--estimators")
     with workdir_lib.claim(flag_values.workdir, create=False) as workdir:
@@ -48,7 +48,7 @@ def cli(argv: list[str]) -> None:
   define_flags(flag_values)
   common.parse_flags(argv, flag_values)
   try:
-    run(flag_values)
+    run(flag_values, own_process=False)
   finally:
     workdir_lib.release_library_logs()
 

@@ -52,10 +52,10 @@ def _samples(model, params, dataset, workdir: str, key, num: int):
           dataset.to_images(samples))
 
 
-def run(flag_values: flags.FlagValues) -> None:
+def run(flag_values: flags.FlagValues, own_process: bool = True) -> None:
   """The command, once its flags are parsed."""
   common.quiet_console(flag_values)
-  with common.clear_errors():
+  with common.clear_errors(own_process):
     if flag_values.num < 1:
       raise ValueError(f"--num={flag_values.num}: draw at least 1 sample, e.g. --num=100.")
     figures = list(FIGURES) if flag_values.figures == ["all"] else flag_values.figures
@@ -97,7 +97,7 @@ def cli(argv: list[str]) -> None:
   define_flags(flag_values)
   common.parse_flags(argv, flag_values)
   try:
-    run(flag_values)
+    run(flag_values, own_process=False)
   finally:
     workdir_lib.release_library_logs()
 

@@ -26,11 +26,11 @@ def define_flags(flag_values: flags.FlagValues, argv: list[str] | None = None) -
   flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
 
 
-def run(flag_values: flags.FlagValues) -> None:
+def run(flag_values: flags.FlagValues, own_process: bool = True) -> None:
   """The command, once its flags are parsed."""
   common.quiet_console(flag_values)
   common.maybe_initialize_distributed()
-  with common.clear_errors():
+  with common.clear_errors(own_process):
     try:
       train.train_and_evaluate(flag_values.config, flag_values.workdir)
     except train.Interrupted as e:
@@ -45,7 +45,7 @@ def cli(argv: list[str]) -> None:
   define_flags(flag_values, argv)
   common.parse_flags(argv, flag_values, config_file_flag="config")
   try:
-    run(flag_values)
+    run(flag_values, own_process=False)
   finally:
     workdir_lib.release_library_logs()
 

@@ -86,7 +86,8 @@ CASES = [
     (train_cli, [SMOKE, "--workdir={run}", "--config.eval.estimators=elbo:2,importanse:5"],
      "eval.estimators: model 'vae' has no estimator 'importanse'"),
     (train_cli, [SMOKE, "--workdir={run}", "--config.eval.batch_size=60"],
-     "eval.batch_size=60 does not split evenly over the 8 devices; use a multiple of 8, "
+     "eval.batch_size=60 is not divisible by the 8 devices it is split over; use a multiple "
+     "of 8, "
      "e.g. --config.eval.batch_size=64"),
     (train_cli, [SMOKE, "--workdir={run}", f"--config.data.source={MISMATCHED}"],
      "train images are [8, 8, 1] but test images are [7, 7, 1]"),

@@ -215,7 +215,8 @@ def prepare_run(config: ml_collections.ConfigDict):
   workdir_lib.check_divisible(config.batch_size, parts, "batch_size")
   workdir_lib.check_divisible(config.eval.batch_size, parts, "eval.batch_size")
   dataset, model, state, update = setup(config)
-  check_estimators(config.eval.estimators, "eval.estimators", model, dataset)
+  if config.get("final_evaluation", True):
+    check_estimators(config.eval.estimators, "eval.estimators", model, dataset)
   if config.get("eval_every", 0):
     check_estimators(config.eval.validation_estimator, "eval.validation_estimator", model,
                      dataset)

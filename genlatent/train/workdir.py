@@ -28,6 +28,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 CONFIG_FILE = "config.json"
 HISTORY_KEY = "config_history"  # in config.json: [{"from_step", "changes": {field: [old, new]}}]
 LOCK_FILE = "lock"
@@ -187,6 +190,7 @@ def _atomic(path: str, write) -> None:
   directory = os.path.dirname(path) or "."
   fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
   try:
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from the group
     with os.fdopen(fd, "wb") as f:
       write(f)
       f.flush()
@@ -282,9 +286,8 @@ def capture_library_logs() -> None:
   """Sends INFO logs to the workdir's log.txt (see `open_log`); the console keeps WARNING+.
 
   Console handlers already on the root logger (absl's, when run under `app.run`)
-  are raised to WARNING. The asyncio logger, through which orbax reports each
-  failed write of a checkpoint with its own traceback, goes to the file only:
-  the run's one-line error says what happened.
+  are raised to WARNING, and library records that carry a traceback go to the
+  file only (see `_OnlyToFile`).
   """
   global _log_file
   root = logging.getLogger()
@@ -301,8 +304,14 @@ def capture_library_logs() -> None:
 
 
 class _OnlyToFile(logging.Filter):
+  """Keeps library tracebacks off the console: orbax logs each failed write of a
+  checkpoint (a full disk) with its own, before the run's one-line error says what
+  happened. They stay in log.txt."""
+
   def filter(self, record):
-    return not record.name.startswith("asyncio")
+    if record.name.startswith("asyncio"):
+      return False
+    return record.exc_info is None or record.name.startswith(("genlatent", "__main__"))
 
 
 _ONLY_TO_FILE = _OnlyToFile()
@@ -517,8 +526,8 @@ def check_config(config) -> None:
 def check_divisible(value: int, parts: int, field: str) -> None:
   """One line naming `field` when `value` does not split evenly over `parts` devices."""
   if value % parts:
-    raise ValueError(f"{field}={value} does not split evenly over the {parts} devices; "
-                     f"use a multiple of {parts}, e.g. --config.{field}="
+    raise ValueError(f"{field}={value} is not divisible by the {parts} devices it is split "
+                     f"over; use a multiple of {parts}, e.g. --config.{field}="
                      f"{parts * max(1, round(value / parts))}.")
 
 
