@@ -5,6 +5,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from tests.train.helpers import assert_trees_close, params_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,6 +30,7 @@ def _launch(workdir, devices_per_process, env_extra):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path):
   port = _free_port()
   procs = [_launch(tmp_path / "two", 1, {"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",

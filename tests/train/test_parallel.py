@@ -7,6 +7,7 @@ from genlatent import train
 from tests.train.helpers import assert_trees_close, smoke_config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["mesh", "pmap"])
 def test_one_and_eight_devices_give_the_same_params(tmp_path, backend):
   assert jax.local_device_count() == 8, "conftest forces 8 host devices"
