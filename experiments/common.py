@@ -1,4 +1,4 @@
-"""What every command-line action shares: clear one-line errors, a quiet console, multi-host start-up."""
+"""What every command-line action shares: one-line errors, a quiet console, multi-host start-up."""
 
 import contextlib
 import difflib
@@ -118,7 +118,7 @@ def parse_flags(argv, flag_values=flags.FLAGS, config_file_flag: str | None = No
     fail(f"{e}; see --helpfull for the flags.")
   except flags.Error as e:
     fail(_condense(e))
-  except (AttributeError, KeyError) as e:  # config_flags: an override names no field
+  except (AttributeError, KeyError):  # config_flags: an override names no field
     if config_file_flag:
       config = _load_config(argv, config_file_flag)
       prefix = f"--{config_file_flag}."

@@ -1,4 +1,4 @@
-"""A workdir nothing can silently damage: checked restores, checked resumes, atomic files, a lock."""
+"""A workdir nothing can silently damage: checked restores and resumes, atomic files, a lock."""
 
 import errno
 import fcntl
@@ -18,7 +18,7 @@ from genlatent import train
 from genlatent.estimators import importance
 from genlatent.train import checkpoint, evaluation, metrics
 from genlatent.train import workdir as workdir_lib
-from tests.train.helpers import assert_trees_close, params_of, smoke_config
+from tests.train.helpers import assert_trees_close, smoke_config
 
 
 def _train(workdir, **overrides):
