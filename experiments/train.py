@@ -2,33 +2,59 @@
 
   python -m experiments.train --config=configs/vae.py:digits --workdir=runs/vae_digits \
       [--config.num_steps=2000 --config.model.latent_dim=4 ...]
+
+The console shows the progress bar, what the run resumed from, warnings and the
+results; library logs go to <workdir>/log.txt (--verbosity=0 shows them here).
 """
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 from experiments import common
 from genlatent import train
+from genlatent.train import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and outputs.")
-flags.mark_flags_as_required(["config", "workdir"])
 
 
-def main(argv):
-  del argv
-  logging.set_verbosity(logging.INFO)
+def define_flags(flag_values: flags.FlagValues, argv: list[str] | None = None) -> None:
+  """The command's flags; `argv` is where --config.<field> overrides are read (sys.argv)."""
+  config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].",
+                                  lock_config=True, flag_values=flag_values, sys_argv=argv)
+  flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and outputs.",
+                      flag_values=flag_values)
+  flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
+
+
+def run(flag_values: flags.FlagValues, own_process: bool = True) -> None:
+  """The command, once its flags are parsed."""
+  common.quiet_console(flag_values)
   common.maybe_initialize_distributed()
-  with common.clear_errors():
+  with common.clear_errors(own_process):
     try:
-      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+      train.train_and_evaluate(flag_values.config, flag_values.workdir)
     except train.Interrupted as e:
       print(e, flush=True)
       # 128 + signal, as a shell reports it: a scheduler sees the job did not finish.
       raise SystemExit(128 + e.signum) from None
 
 
+def cli(argv: list[str]) -> None:
+  """The command in this process, with its own flags (tests run several in one process)."""
+  flag_values = flags.FlagValues()
+  define_flags(flag_values, argv)
+  common.parse_flags(argv, flag_values, config_file_flag="config")
+  try:
+    run(flag_values, own_process=False)
+  finally:
+    workdir_lib.release_library_logs()
+
+
+def main(argv):
+  del argv
+  run(FLAGS)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  define_flags(FLAGS)
+  app.run(main, flags_parser=lambda argv: common.parse_flags(argv, config_file_flag="config"))

@@ -25,6 +25,7 @@ def _suite():
       parzen_samples=200)
 
 
+@pytest.mark.slow
 def test_tiny_suite_table_and_reuse(tmp_path):
   lines = []
   rows = compare.run_suite(_suite(), str(tmp_path), log=lines.append)

@@ -2,8 +2,11 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -16,11 +19,19 @@ def _run(*args, expect=0):
   return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_train_evaluate_sample_write_their_outputs(tmp_path):
   workdir = tmp_path / "vae_digits"
   out = _run("experiments.train", "--config=configs/vae.py:smoke", f"--workdir={workdir}",
              "--config.eval.estimators=elbo:4,importance:50")
   assert "nats (importance-50, estimate)" in out
+  # A quiet console: results, no library INFO lines (absl writes them as "I<mmdd> ...");
+  # those are in log.txt.
+  assert not re.search(r"^I\d{4} ", out, re.MULTILINE), out
+  assert "CheckpointManager" in (workdir / "log.txt").read_text()
+  out = _run("experiments.train", "--config=configs/vae.py:smoke", f"--workdir={workdir}",
+             "--config.eval.estimators=elbo:4,importance:50", "--verbosity=0")
+  assert "Resumed from step 20" in out and re.search(r"^I\d{4} .*orbax", out, re.MULTILINE)
   for name in ("config.json", "environment.json", "metrics.jsonl", "eval.json",
                "samples.png", "reconstructions.png"):
     assert (workdir / name).stat().st_size > 0, name
@@ -39,6 +50,7 @@ def test_train_evaluate_sample_write_their_outputs(tmp_path):
   out = _run("experiments.evaluate", f"--workdir={workdir}", "--estimators=importance:30")
   results = json.loads((workdir / "eval.json").read_text())["splits"]["test"]
   assert [r["estimator"] for r in results] == ["importance-30"]
+  assert not re.search(r"^I\d{4} ", out, re.MULTILINE), out
 
   (workdir / "samples.png").unlink()
   out = _run("experiments.sample", f"--workdir={workdir}", "--num=16")
@@ -48,6 +60,7 @@ def test_train_evaluate_sample_write_their_outputs(tmp_path):
     assert (workdir / name).stat().st_size > 0 and name in out, name
 
 
+@pytest.mark.slow
 def test_bad_names_fail_with_one_clear_line(tmp_path):
   out = _run("experiments.train", "--config=configs/vae.py:smoke", f"--workdir={tmp_path}",
              "--config.model.name=vea", expect=1)

@@ -29,6 +29,7 @@ SWEEP_CONFIG = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_expand_run_and_aggregate(tmp_path):
   path = tmp_path / "sweep_config.py"
   path.write_text(SWEEP_CONFIG)

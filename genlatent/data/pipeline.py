@@ -170,6 +170,9 @@ def load_dataset(config: Any) -> Dataset:
   full_train = _to_split(raw["train"], f"{source} train")
   test = _to_split(raw["test"], f"{source} test")
 
+  if test.x.shape[1:] != full_train.x.shape[1:]:
+    raise ValueError(f"{source}: train images are {list(full_train.x.shape[1:])} but test "
+                     f"images are {list(test.x.shape[1:])} (H, W, C); both splits need one shape.")
   n = full_train.num_examples
   if not 0 <= validation_size < n:
     raise ValueError(f"validation_size={validation_size} must be in [0, {n}) for "

@@ -19,7 +19,8 @@ def samples_per_chunk(chunk_size: int, batch: int, num_samples: int) -> int:
   2048 / batch, so one chunk is ~2048 decoder rows (samples × examples), the size
   that keeps the decoder's matmuls efficient on CPU without memory growing with
   k; never more than `num_samples`."""
-  return min(chunk_size or max(1, AUTO_ROWS_PER_CHUNK // batch), num_samples)
+  # An empty batch (an empty split's shape probe) still gets a valid chunk.
+  return min(chunk_size or max(1, AUTO_ROWS_PER_CHUNK // max(batch, 1)), num_samples)
 
 
 def importance_sampled_log_likelihood(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
+import logging
 import math
 import os
+import uuid
+import zipfile
 
 import jax
 import numpy as np
@@ -14,6 +16,9 @@ import numpy as np
 from genlatent import data as data_lib
 from genlatent import estimators as estimators_lib
 from genlatent.core import Kind, Model, Summary, summarize
+from genlatent.train import workdir as workdir_lib
+
+log = logging.getLogger(__name__)
 
 VALUES_FILE = "eval_values.npz"  # beside eval.json: each entry's per-example nats
 
@@ -100,6 +105,9 @@ def map_split(backend, fn, params, split: data_lib.Split, batch_size: int, key: 
   uses key `fold_in(key, i)`. Returns host numpy arrays of [N, ...].
   """
   backend.check_batch_size(batch_size, "Evaluation batch size")
+  if split.num_examples == 0:
+    raise ValueError("cannot evaluate an empty split (no examples); with "
+                     "data.validation_size=0 there is no validation split.")
   run = backend.compile_per_example(fn)
   parts = []
   for i, batch in enumerate(data_lib.eval_batches(
@@ -131,15 +139,44 @@ def evaluate_diagnostics(model: Model, backend, params, split: data_lib.Split, *
   return out
 
 
+PER_SPLIT_KEYS = ("diagnostics", "metrics")  # entries of `extra` keyed by split
+VALUES_ID_KEY = "_values_id"  # in both files: which eval.json an eval_values.npz belongs to
+
+
 def write_eval_json(workdir: str, results: dict[str, list[Summary]], *, step: int,
                     num_dims: int, discrete: bool = True, extra: dict | None = None) -> str:
   """Writes `<workdir>/eval.json`: every estimate with its estimator, kind and stderr.
 
   Bits/dim is given only where log p(x) is a probability mass (`discrete`); for a
   density on continuous data it would not be comparable.
+
+  Only the splits in `results` are replaced: the other splits' entries (and
+  their per-split `diagnostics`/`metrics` in `extra`, and their per-example
+  values) stay when they were computed at the same `step`; results of another
+  step are dropped, never mixed in. eval_values.npz is written first, then
+  eval.json, each atomically; both carry one id, so a reader can tell a pair
+  that belongs together (see `load_eval_values`).
   """
+  path = os.path.join(workdir, "eval.json")
   payload = {"step": int(step), **(extra or {}), "splits": {}}
   values = {}
+  old = _previous_results(workdir, path, int(step), keep=set(results))
+  if old is not None:
+    old_payload, old_values = old
+    for split, entries in old_payload.get("splits", {}).items():
+      if split in results:
+        continue
+      payload["splits"][split] = entries
+      for entry in entries:
+        key = entry.get("values_key")
+        if key in old_values:
+          values[key] = old_values[key]
+        else:
+          entry.pop("values_key", None)  # its values were lost; the summary stands
+      for name in PER_SPLIT_KEYS:
+        old_part = old_payload.get(name) or {}
+        if split in old_part:
+          payload[name] = dict(payload.get(name) or {}, **{split: old_part[split]})
   for split, summaries in results.items():
     payload["splits"][split] = []
     for i, s in enumerate(summaries):
@@ -151,19 +188,67 @@ def write_eval_json(workdir: str, results: dict[str, list[Summary]], *, step: in
         entry["values_key"] = f"{split}.{i}"
         values[entry["values_key"]] = s.values
       payload["splits"][split].append(entry)
-  path = os.path.join(workdir, "eval.json")
+  payload["splits"] = dict(sorted(payload["splits"].items()))
   if jax.process_index() == 0:
-    if values:  # per-example nats, in split order, for paired comparisons across runs
-      np.savez_compressed(os.path.join(workdir, VALUES_FILE), **values)
-    with open(path, "w", encoding="utf-8") as f:
-      json.dump(payload, f, indent=2)
+    values_id = uuid.uuid4().hex
+    payload[VALUES_ID_KEY] = values_id
+    # per-example nats, in split order, for paired comparisons across runs
+    workdir_lib.write_npz(os.path.join(workdir, VALUES_FILE),
+                          dict(values, **{VALUES_ID_KEY: np.array(values_id)}))
+    workdir_lib.write_json(path, payload)
   return path
 
 
+def _previous_results(workdir: str, path: str, step: int, keep: set):
+  """(payload, values) of an eval.json at `step`, or None (absent, other step, damaged).
+
+  Splits other than `keep` (those being rewritten) that are dropped for being of
+  another step are named in a warning.
+  """
+  if not os.path.exists(path):
+    return None
+  try:
+    payload = workdir_lib.read_json(path)
+  except workdir_lib.WorkdirError as e:
+    log.warning("Replacing %s", e)
+    return None
+  old_step = payload.get("step")
+  if old_step != step:
+    dropped = sorted(set(payload.get("splits", {})) - keep)
+    if dropped:
+      log.warning("eval.json held %s results of step %s; the model is now at step %d, so "
+                  "they are dropped.", "/".join(dropped), old_step, step)
+    return None
+  try:
+    values = load_eval_values(workdir)
+  except workdir_lib.WorkdirError:
+    values = {}
+  return payload, values
+
+
 def load_eval_values(workdir: str) -> dict[str, np.ndarray]:
-  """{values_key: [N] per-example nats} written beside eval.json ({} where none were kept)."""
+  """{values_key: [N] per-example nats} written beside eval.json ({} where none were kept).
+
+  Raises:
+    WorkdirError: eval_values.npz is damaged, or belongs to another eval.json
+      than the one beside it (naming both files).
+  """
   path = os.path.join(workdir, VALUES_FILE)
   if not os.path.exists(path):
     return {}
-  with np.load(path) as values:
-    return {key: values[key] for key in values.files}
+  try:
+    with np.load(path) as stored:
+      values = {key: stored[key] for key in stored.files}
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    raise workdir_lib.WorkdirError(
+        f"{path} is damaged ({type(e).__name__}); rerun python -m experiments.evaluate "
+        f"--workdir={workdir} to rewrite it.") from None
+  stored_id = values.pop(VALUES_ID_KEY, None)
+  json_path = os.path.join(workdir, "eval.json")
+  if stored_id is not None and os.path.exists(json_path):
+    expected = workdir_lib.read_json(json_path).get(VALUES_ID_KEY)
+    if expected is not None and str(stored_id) != expected:
+      raise workdir_lib.WorkdirError(
+          f"{path} does not belong to {json_path} (written by different evaluations); "
+          f"rerun python -m experiments.evaluate --workdir={workdir} to rewrite both.")
+  return values

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.metadata
-import json
 import logging
 import os
 import platform
@@ -22,10 +21,12 @@ import tqdm
 from genlatent import data as data_lib
 from genlatent import models as models_lib
 from genlatent import viz
-from genlatent.core import Model, TrainState
+from genlatent import estimators as estimators_lib
+from genlatent.core import ESTIMATORS, Model, TrainState
 from genlatent.core.collective import LOCAL, Collective
-from genlatent.train import evaluation, parallel
-from genlatent.train.checkpoint import Checkpointer
+from genlatent.train import evaluation, metrics as metrics_lib, parallel
+from genlatent.train import workdir as workdir_lib
+from genlatent.train.checkpoint import Checkpointer, saved_steps
 from genlatent.train.metrics import MetricWriter
 from genlatent.optimizers import make_optimizer
 
@@ -112,11 +113,10 @@ def _with_step_key(update):
   return step_fn
 
 
-def _write_run_info(workdir: str, config, backend) -> None:
+def _write_run_info(workdir: str, config, backend, history: list) -> None:
   if jax.process_index() != 0:
     return
-  with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
-    f.write(config.to_json_best_effort(indent=2))
+  workdir_lib.write_config(workdir, config, history)
   versions = {}
   for name in PACKAGES:
     try:
@@ -127,8 +127,7 @@ def _write_run_info(workdir: str, config, backend) -> None:
           "backend": jax.default_backend(), "parallelism": backend.name,
           "process_count": jax.process_count(),
           "devices": [str(d) for d in jax.devices()]}
-  with open(os.path.join(workdir, "environment.json"), "w", encoding="utf-8") as f:
-    json.dump(info, f, indent=2)
+  workdir_lib.write_json(os.path.join(workdir, "environment.json"), info)
 
 
 class _StopSignal:
@@ -153,29 +152,6 @@ class _StopSignal:
       signal.signal(sig, handler)
 
 
-def _train_seconds(workdir: str, step: int) -> float:
-  """Training wall time recorded up to checkpoint `step` (0 for a fresh run)."""
-  path = os.path.join(workdir, "train_time.json")
-  if not step or not os.path.exists(path):
-    return 0.0
-  with open(path, encoding="utf-8") as f:
-    return float(json.load(f).get(str(step), 0.0))
-
-
-def _record_train_time(workdir: str, step: int, seconds: float) -> None:
-  """Cumulative training seconds at each saved step, so a resumed run keeps counting."""
-  if jax.process_index() != 0:
-    return
-  path = os.path.join(workdir, "train_time.json")
-  table = {}
-  if os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
-      table = json.load(f)
-  table[str(step)] = round(seconds, 3)
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(table, f)
-
-
 def _check_finite(pending: list, backend, last_good_step: int | None, checkpoint_dir: str):
   """Raises NonFiniteError naming the first step and metric that is NaN/Inf."""
   for step, metrics in pending:
@@ -193,31 +169,111 @@ def _check_finite(pending: list, backend, last_good_step: int | None, checkpoint
   return parallel.first_metrics(pending[-1][1], backend) if pending else {}
 
 
+def _devices_per_batch(backend) -> int:
+  """How many ways a global batch is split (every device of every process)."""
+  if backend.name == "pmap":
+    return backend.num_devices * jax.process_count()
+  return backend.num_devices
+
+
+def check_estimators(spec: str, field: str, model: Model, dataset) -> list[tuple[str, int]]:
+  """`spec` parsed, every estimator known to `model` and servable on `dataset`.
+
+  Raises:
+    ValueError: one line naming `field` and what would work.
+  """
+  pairs = workdir_lib.parse_estimator_spec(spec, field)
+  for name, _ in pairs:
+    if name not in ESTIMATORS:
+      raise ValueError(f"{field}: no estimator {name!r}; known: "
+                       f"{', '.join(ESTIMATORS.names())}.")
+    if not ESTIMATORS.get(name).supports(model):
+      raise ValueError(f"{field}: model {model.name!r} does not expose what estimator "
+                       f"{name!r} needs ({ESTIMATORS.get(name).needs}); estimators for it: "
+                       f"{', '.join(estimators_lib.supported(model))}.")
+    if name == "parzen" and dataset.validation.num_examples == 0:
+      raise ValueError(f"{field}: parzen picks its bandwidth on the validation split, which "
+                       "is empty; set --config.data.validation_size > 0.")
+  return pairs
+
+
+def prepare_run(config: ml_collections.ConfigDict):
+  """Everything checked before the first step: config fields, devices, data, model, estimators.
+
+  Returns:
+    (backend, dataset, model, initial host TrainState, update) as `setup` gives them.
+  Raises:
+    ValueError (and the data and registry errors of `setup`): one line each.
+  """
+  workdir_lib.check_config(config)
+  backend = _backend(config)
+  parts = _devices_per_batch(backend)
+  workdir_lib.check_divisible(config.batch_size, parts, "batch_size")
+  workdir_lib.check_divisible(config.eval.batch_size, parts, "eval.batch_size")
+  dataset, model, state, update = setup(config)
+  if config.get("final_evaluation", True):
+    check_estimators(config.eval.estimators, "eval.estimators", model, dataset)
+  if config.get("eval_every", 0):
+    check_estimators(config.eval.validation_estimator, "eval.validation_estimator", model,
+                     dataset)
+  return backend, dataset, model, state, update
+
+
+def _say(message: str) -> None:
+  """A line for the console (process 0), also kept in the log file."""
+  log.info(message)
+  if jax.process_index() == 0:
+    print(message, flush=True)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   """Trains `config.model` on `config.data`, checkpointing into `workdir`; then evaluates.
 
-  Resumes from the newest readable checkpoint in `workdir`. Writes
-  config.json, environment.json, metrics.jsonl, tensorboard/, checkpoints/ and,
-  when training completes, eval.json and the sample/reconstruction PNGs.
+  Holds the workdir's lock throughout (see `workdir.claim`). Before anything is
+  written, the config is checked (`prepare_run`) and, in a workdir with
+  checkpoints, compared with the saved config.json (`workdir.check_resume`):
+  a refused run leaves the workdir as it was. Resumes from the newest good
+  checkpoint. Writes config.json, environment.json, metrics.jsonl, log.txt
+  (library logs, when the command captures them), tensorboard/, checkpoints/
+  and, when training completes, eval.json and the sample/reconstruction PNGs.
 
   Returns:
     The final state (host copy, unreplicated).
   """
-  workdir = os.path.abspath(workdir)
-  os.makedirs(workdir, exist_ok=True)
-  backend = _backend(config)
-  backend.check_batch_size(config.batch_size)
-  _write_run_info(workdir, config, backend)
+  with workdir_lib.claim(workdir) as path:
+    return _train_and_evaluate(config, path)
 
-  dataset, model, state, update = setup(config)
+
+def _train_and_evaluate(config, workdir: str) -> TrainState:
+  backend, dataset, model, state, update = prepare_run(config)
+  steps = saved_steps(workdir)
+  history = workdir_lib.check_resume(workdir, config, steps[-1] if steps else None)
+  _write_run_info(workdir, config, backend, history)
+  workdir_lib.open_log(workdir)
+  eval_every = config.get("eval_every", 0)
+  if eval_every and dataset.validation.num_examples == 0:
+    _say("No validation split (data.validation_size=0): validation during training is "
+         "skipped; the test split is evaluated at the end.")
+    eval_every = 0
+
   keys = _keys(config)
   checkpointer = Checkpointer(workdir, config.get("keep_checkpoints", 3))
-  restored = checkpointer.restore(backend.abstract_state(backend.host_state(
-      backend.put_state(state))))
+  try:
+    restored = checkpointer.restore(backend.abstract_state(backend.host_state(
+        backend.put_state(state))))
+  except BaseException:
+    checkpointer.close()
+    raise
+  for step, why, moved in checkpointer.skipped:
+    _say(f"Checkpoint step {step} is damaged ({why}); moved it to {moved}.")
   if restored is not None:
     state = restored
-    log.info("Resumed from step %d in %s.", int(state.step), checkpointer.directory)
+    _say(f"Resumed from step {int(state.step)} in {checkpointer.directory}.")
   start_step = int(state.step)
+  dropped = metrics_lib.truncate_after(workdir, start_step)
+  if dropped:
+    log.info("Dropped %d metrics.jsonl rows past step %d (written after the last checkpoint).",
+             dropped, start_step)
   state = backend.put_state(state)
   step_fn = backend.compile_update(_with_step_key(update))
   batches = data_lib.TrainIterator(dataset, config.batch_size, keys["data"], start_step,
@@ -226,9 +282,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   num_steps = config.num_steps
   log_every = config.get("log_every", 50)
   checkpoint_every = config.get("checkpoint_every", 1000)
-  eval_every = config.get("eval_every", 0)
   last_good = checkpointer.latest_step()
-  previous_seconds = _train_seconds(workdir, start_step)
+  previous_seconds = workdir_lib.train_seconds(workdir, start_step)
   session_start = time.perf_counter()
   pending: list = []
   bar = tqdm.tqdm(total=num_steps, initial=start_step, desc=config.model.name,
@@ -248,7 +303,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
           "learning rate or add gradient clipping, then rerun.")
     checkpointer.save(step, host)
     last_good = step
-    _record_train_time(workdir, step, previous_seconds + time.perf_counter() - session_start)
+    workdir_lib.record_train_time(workdir, step,
+                                  previous_seconds + time.perf_counter() - session_start)
 
   try:
     with _StopSignal() as stop:
@@ -304,8 +360,18 @@ def _validate(config, model: Model, backend, state, dataset, key, step):
 
 def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: str,
                        estimators: str | None = None, split: str = "test") -> dict:
-  """Evaluates every configured estimator on `split` and writes eval.json."""
-  spec = estimators or config.eval.estimators
+  """Evaluates every configured estimator on `split` and writes it into eval.json.
+
+  `estimators` (default: the config's eval.estimators) is checked before any
+  work, so an evaluation that would compute nothing changes nothing. The other
+  splits' results in eval.json stay (see `evaluation.write_eval_json`).
+  """
+  field = "eval.estimators" if estimators is None else "--estimators"
+  spec = config.eval.estimators if estimators is None else estimators
+  check_estimators(spec, field, model, dataset)
+  if getattr(dataset, split).num_examples == 0:
+    raise ValueError(f"the {split} split is empty (data.validation_size="
+                     f"{config.data.get('validation_size', 0)}); evaluate another --split.")
   keys = _keys(config)
   summaries = []
   for i, (name, num_samples) in enumerate(evaluation.parse_estimators(spec)):
@@ -336,7 +402,7 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
       discrete=model.discrete,
       extra={"model": config.model.name, "data": config.data.source,
              "num_params": int(sum(np.size(a) for a in jax.tree.leaves(params))),
-             "train_seconds": _train_seconds(workdir, step),
+             "train_seconds": workdir_lib.train_seconds(workdir, step),
              "binarization": config.data.binarization,
              "features": dataset.features.describe() if dataset.features is not None else None,
              "diagnostics": {split: diagnostics},
@@ -368,25 +434,28 @@ def write_figures(config, model: Model, params, dataset, workdir: str, num: int 
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config a run wrote into `workdir`."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  """The resolved config a run wrote into `workdir` (without its history of changes)."""
+  found = workdir_lib.saved_config(workdir)
+  if found is None:
     raise FileNotFoundError(
         f"No config.json in {workdir}: is it a genlatent workdir? Train first with "
         f"python -m experiments.train --config=configs/vae.py --workdir={workdir}")
-  with open(path, encoding="utf-8") as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(found[0])
 
 
 def restore_workdir(workdir: str):
-  """Config, data, model, backend and the newest readable state of a trained workdir."""
+  """Config, data, model, backend and the newest good state of a trained workdir."""
   config = load_config(workdir)
   backend = _backend(config)
   dataset, model, state, _ = setup(config)
   checkpointer = Checkpointer(workdir, config.get("keep_checkpoints", 3))
-  restored = checkpointer.restore(backend.abstract_state(backend.host_state(
-      backend.put_state(state))))
-  checkpointer.close()
+  try:
+    restored = checkpointer.restore(backend.abstract_state(backend.host_state(
+        backend.put_state(state))))
+  finally:
+    checkpointer.close()
+  for step, why, moved in checkpointer.skipped:
+    _say(f"Checkpoint step {step} is damaged ({why}); moved it to {moved}.")
   if restored is None:
     raise FileNotFoundError(f"No checkpoint in {checkpointer.directory}; train first.")
   return config, dataset, model, backend, backend.put_state(restored)

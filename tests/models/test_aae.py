@@ -67,6 +67,7 @@ def _mmd(a, b, scale=1.0):
 # --------------------------------------------------------------------------- the discriminator
 
 
+@pytest.mark.slow
 def test_discriminator_loss_at_the_known_optimum():
   """At D* = log p − log q the loss is log 4 − 2·JSD(p‖q); here p = N(0, I₂), q = N((1, 0), I₂)."""
   key_p, key_q = jax.random.split(jax.random.PRNGKey(0))
@@ -119,6 +120,7 @@ def _changed(before, after):
 
 
 # 'labels' has the same groups as 'unsupervised' (only D's input differs); clustering adds one.
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["unsupervised", "clustering"])
 def test_each_phase_changes_only_its_parameter_groups(variant):
   extra = dict(prior="swiss_roll", prior_config=ml_collections.ConfigDict(
@@ -167,6 +169,7 @@ def _blobs(n=2048):
 MOG = dict(num_components=10, layout="circle", radius=4.0, scale=0.5, learnable=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prior, prior_config, ratio", [
     ("mog", MOG, 0.2),  # measured 0.557 -> 0.035 at 500 steps
     ("swiss_roll", dict(num_components=10), 0.5),  # measured 0.316 -> 0.128
@@ -191,6 +194,7 @@ def test_aggregated_posterior_moves_toward_the_prior(prior, prior_config, ratio)
   assert float(metrics["discriminator_accuracy"][-50:].mean()) < 0.7
 
 
+@pytest.mark.slow
 def test_label_regularisation_puts_each_class_on_its_component():
   """3 labelled blobs, 3 swiss-roll segments, half the labels hidden."""
   config = _set_lr(_model_config(
@@ -234,6 +238,7 @@ def test_hungarian_matching():
   assert out["accuracy"] == pytest.approx(5 / 6) and out["accuracy_majority"] == 1.0
 
 
+@pytest.mark.slow
 def test_clustering_accuracy_on_digits():
   """Budget: 2000 steps of 100 dynamically binarized digits, 128-unit nets (~20 s here).
 
@@ -296,6 +301,7 @@ def test_importance_estimate_matches_the_exact_linear_gaussian_likelihood():
   np.testing.assert_allclose(estimate, exact, atol=0.05)
 
 
+@pytest.mark.slow
 def test_parzen_needs_a_validation_split_and_is_labelled():
   parts = build_aae_parts(_model_config(), (8, 8, 1))
   model = parts.model
@@ -322,6 +328,7 @@ def test_parzen_needs_a_validation_split_and_is_labelled():
 # --------------------------------------------------------------------------- figures
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["labels", "clustering"])
 def test_figures_are_written(tmp_path, variant):
   extra = dict(prior="swiss_roll", latent_dim=2, prior_config=ml_collections.ConfigDict(
@@ -351,6 +358,7 @@ def test_component_style_codes_walk_each_component_the_same_way():
 # --------------------------------------------------------------------------- data parallelism
 
 
+@pytest.mark.slow
 def test_one_device_mesh_and_two_device_pmap_give_the_same_params(tmp_path):
   # Two devices exercise every `pmean` of the three phases (and the batch mean of the
   # class discriminator) at a fraction of eight devices' compile time.

@@ -161,6 +161,7 @@ def test_em_reaches_sklearn_on_synthetic_data_and_is_monotone(covariance_type):
   assert history[-1] > history[0]
 
 
+@pytest.mark.slow
 def test_em_reaches_sklearn_on_digits_pca(covariance_type="full"):
   config = ml_collections.ConfigDict(dict(source="digits", validation_size=197,
                                           binarization="none", pca_components=10))
@@ -274,6 +275,7 @@ def test_stepwise_em_approaches_full_batch_em():
   assert abs(ours - target) < 0.01 * abs(target)
 
 
+@pytest.mark.slow
 def test_gradient_training_reaches_the_em_optimum():
   x = blobs(n=400).astype(np.float32)
   em_model = build_model(model_config(init="random", reg_covar=1e-3), (4,))
@@ -309,6 +311,7 @@ def smoke_config(**overrides):
   return runs.apply_overrides(config, overrides)
 
 
+@pytest.mark.slow
 def test_eight_devices_give_the_same_em_result_as_one_and_the_cli_run_is_complete(tmp_path):
   assert jax.local_device_count() == 8, "conftest forces 8 host devices"
   finals = {}

@@ -64,6 +64,7 @@ def test_gaussian_rbm_against_numerical_integration():
   np.testing.assert_allclose(boltzmann.hidden_probs(params, v[::997]), p_h[::997] @ hs, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_gibbs_chains_reach_the_exact_distribution():
   params = random_rbm(2, 5, 4)
   exact = _exact_probs(params)
@@ -79,6 +80,7 @@ def test_gibbs_chains_reach_the_exact_distribution():
   assert 0.5 * np.abs(np.bincount(codes, minlength=32) / len(codes) - exact).sum() > 0.05
 
 
+@pytest.mark.slow
 def test_pcd_gradient_at_equilibrium_is_the_exact_gradient():
   params = random_rbm(3, 5, 3)
   vs = _states(5)
@@ -120,6 +122,7 @@ def _smoke(workdir, variant="smoke,pcd", **overrides):
   return train.train_and_evaluate(config, str(workdir))
 
 
+@pytest.mark.slow
 def test_pcd_chains_survive_checkpoint_and_resume_on_any_device_count(tmp_path):
   assert jax.local_device_count() == 8, "conftest forces 8 host devices"
   first = _smoke(tmp_path / "resumed", num_steps=5, checkpoint_every=5, num_devices=1)
@@ -137,6 +140,7 @@ def test_pcd_chains_survive_checkpoint_and_resume_on_any_device_count(tmp_path):
   assert np.mean(np.asarray(resumed.extra["chains"]) != np.asarray(straight.extra["chains"])) < 1e-3
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_an_ais_estimate_with_its_spread_and_figures(tmp_path):
   _smoke(tmp_path, variant="smoke", final_evaluation=True, num_steps=10)
   with open(tmp_path / "eval.json", encoding="utf-8") as f:

@@ -30,6 +30,7 @@ def _binary_batch(n=12, seed=0):
           "mask": jnp.ones(n)}
 
 
+@pytest.mark.slow
 def test_iwae_with_one_sample_is_the_monte_carlo_elbo():
   batch = _binary_batch()
   elbo_model = build_model(_config(), SHAPE)
@@ -93,6 +94,7 @@ def _ppca_params(model, x):
   return params, exact
 
 
+@pytest.mark.slow
 def test_linear_gaussian_estimates_converge_to_exact_log_likelihood():
   model = _linear_gaussian_vae()
   x = jnp.asarray(np.random.default_rng(1).normal(size=(16, D, 1, 1)), jnp.float32)
@@ -156,6 +158,7 @@ def test_warmup_reaches_the_loss_through_the_trainer_step():
     assert float(metrics["kl_weight"]) == pytest.approx(expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides", [
     dict(encoder_type="conv", decoder_type="conv", conv_features=(4, 8), conv_dense=16),
     dict(stochastic_layers=2, latent_dim_1=4, hidden_2=(8,)),
@@ -187,6 +190,7 @@ def test_variants_train_and_evaluate(overrides):
   assert samples.shape == (4,) + SHAPE and recon.shape == (8,) + SHAPE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(28, 28, 1), (5, 7, 3)])
 def test_conv_nets_handle_any_image_size(shape):
   model = build_model(_config(encoder_type="conv", decoder_type="conv", conv_features=(4, 8),
@@ -196,6 +200,7 @@ def test_conv_nets_handle_any_image_size(shape):
   assert jax.jit(model.reconstruct)(params, x).shape == (2,) + shape
 
 
+@pytest.mark.slow
 def test_discretized_logistic_masses_sum_to_one_and_are_finite_in_the_tails():
   from genlatent.nets.likelihoods import discretized_logistic
   bins = 256

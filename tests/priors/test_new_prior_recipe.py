@@ -12,6 +12,7 @@ from configs import vae as vae_config
 from genlatent import train
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["vae", "aae"])
 def test_a_registered_prior_trains_in_both_families(tmp_path, family):
   config = (vae_config if family == "vae" else aae_config).get_config("smoke")

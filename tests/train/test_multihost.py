@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+import pytest
+
 from tests.train.helpers import assert_trees_close, params_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -41,6 +43,7 @@ def _cluster(num_processes, port, **extra):
                     "JAX_NUM_PROCESSES": str(num_processes), "JAX_PROCESS_ID": str(i), **extra}
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path):
   env = _cluster(2, _free_port())
   procs = [_launch(tmp_path / "two", 1, env(i)) for i in range(2)]

@@ -20,6 +20,7 @@ def _per_example_values(workdir, estimator, num_samples):
   return summary.values
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["mesh", "pmap"])
 def test_one_and_eight_devices_give_the_same_params_and_evaluation(tmp_path, backend):
   assert jax.local_device_count() == 8, "conftest forces 8 host devices"
