@@ -7,11 +7,13 @@ a flat dict of dotted field names, as on the command line (`model.latent_dim`).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import time
 
 import ml_collections
+
+from genlatent import train
+from genlatent.train import workdir as workdir_lib
 
 
 def load_config_ref(ref: str, overrides: dict | None = None) -> ml_collections.ConfigDict:
@@ -69,49 +71,22 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict):
   return config
 
 
-def saved_config(workdir: str) -> dict | None:
-  """The config.json a run wrote into `workdir`, as plain data (None where there is none)."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+def _config_changes(workdir: str, config) -> list[str] | None:
+  """'field: saved → new' for each field `config` changes against the run in `workdir`
+  (its config.json without the history of allowed changes); None where there is no run."""
+  saved = workdir_lib.saved_config(workdir)
+  if saved is None:
     return None
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
-
-
-def _as_data(config) -> dict:
-  """A config as config.json holds it (tuples as lists), for comparing with a saved one."""
-  return json.loads(config.to_json_best_effort())
-
-
-_ABSENT = object()
-
-
-def _show(value) -> str:
-  return "(absent)" if value is _ABSENT else repr(value)
-
-
-def config_differences(saved: dict, new: dict, prefix: str = "") -> list[str]:
-  """Dotted fields whose values differ, sorted, as 'field: saved → new'."""
-  out = []
-  for key in sorted(set(saved) | set(new)):
-    name = f"{prefix}{key}"
-    a, b = saved.get(key, _ABSENT), new.get(key, _ABSENT)
-    if isinstance(a, dict) and isinstance(b, dict):
-      out += config_differences(a, b, name + ".")
-    elif a != b:
-      out.append(f"{name}: {_show(a)} → {_show(b)}")
-  return out
+  return [f"{name}: {old!r} → {new!r}" for name, (old, new) in
+          workdir_lib.config_differences(saved[0], workdir_lib.config_as_json(config)).items()]
 
 
 def is_finished(workdir: str, config) -> bool:
   """A finished run: eval.json at the config's last step, written for the same config."""
   path = os.path.join(workdir, "eval.json")
-  saved = saved_config(workdir)
-  if saved is None or not os.path.exists(path):
+  if _config_changes(workdir, config) != [] or not os.path.exists(path):
     return False
-  with open(path, encoding="utf-8") as f:
-    finished = json.load(f).get("step") == config.num_steps
-  return finished and saved == _as_data(config)
+  return workdir_lib.read_json(path).get("step") == config.num_steps
 
 
 def set_aside(workdir: str) -> str:
@@ -142,12 +117,12 @@ def run_or_reuse(config, workdir: str, name: str | None = None, log=print) -> di
     {'workdir', 'reused': bool, 'replaced': the set-aside folder or None,
      'seconds': wall time of this call}.
   """
-  from genlatent import train  # the trainer imports every family; keep this module light
   start = time.perf_counter()
-  saved, replaced = saved_config(workdir), None
-  if saved is not None and saved != _as_data(config):
-    differences = config_differences(saved, _as_data(config))
-    replaced = set_aside(workdir)
+  differences, replaced = _config_changes(workdir, config), None
+  if differences:
+    # Under the run's lock: a folder another process is training in is never moved.
+    with workdir_lib.claim(workdir, create=False):
+      replaced = set_aside(workdir)
     shown = "; ".join(differences[:6]) + (f"; and {len(differences) - 6} more"
                                           if len(differences) > 6 else "")
     log(f"[{name or os.path.basename(workdir)}] config changed since the last run ({shown}); "

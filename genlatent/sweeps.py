@@ -20,6 +20,7 @@ import threading
 import time
 
 from genlatent import compare, runs
+from genlatent.train.trainer import StopSignal
 
 PARENT_ENV = "GENLATENT_SWEEP_PARENT"  # the sweep's pid, set in each worker's environment
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -94,27 +95,6 @@ def stop_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="sweep-parent-watch", daemon=True).start()
 
 
-class _Signals:
-  """SIGTERM/SIGINT to the sweep become a flag the scheduling loop checks."""
-
-  def __init__(self):
-    self.received, self._previous = None, {}
-
-  def __enter__(self):
-    with contextlib.suppress(ValueError):  # not the main thread: no handlers
-      for sig in (signal.SIGTERM, signal.SIGINT):
-        self._previous[sig] = signal.signal(sig, self._handle)
-    return self
-
-  def _handle(self, signum, frame):
-    del frame
-    self.received = signum
-
-  def __exit__(self, *exc):
-    for sig, handler in self._previous.items():
-      signal.signal(sig, handler)
-
-
 def _exit_text(code: int) -> str:
   if code < 0:
     return f"killed by signal {-code} ({signal.Signals(-code).name})"
@@ -135,7 +115,7 @@ def run_in_processes(ref: str, points: list[dict], workdir: str, processes: int,
   env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
   pending, running, codes = list(range(len(points))), {}, {}
   failed, deadline = [], None
-  with _Signals() as signals:
+  with StopSignal() as signals:
     while pending or running:
       halt = bool(failed) or signals.received is not None
       while not halt and pending and len(running) < processes:

@@ -130,8 +130,8 @@ def _write_run_info(workdir: str, config, backend, history: list) -> None:
   workdir_lib.write_json(os.path.join(workdir, "environment.json"), info)
 
 
-class _StopSignal:
-  """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
+class StopSignal:
+  """Turns SIGTERM/SIGINT into a flag (`received`) that a loop checks between its steps."""
 
   def __init__(self):
     self.received = None
@@ -307,7 +307,7 @@ def _train_and_evaluate(config, workdir: str) -> TrainState:
                                   previous_seconds + time.perf_counter() - session_start)
 
   try:
-    with _StopSignal() as stop:
+    with StopSignal() as stop:
       for step in range(start_step, num_steps):
         batch = backend.put_batch(next(batches))
         state, metrics = step_fn(state, batch, keys["train"])
