@@ -13,6 +13,7 @@ import pytest
 from genlatent import compare, estimators, runs
 from genlatent.models import build_model
 from genlatent.train import evaluation
+from genlatent.train.workdir import WorkdirBusyError
 
 
 def _suite():
@@ -128,6 +129,31 @@ def test_a_changed_member_is_retrained_from_scratch_and_the_old_run_kept(tmp_pat
   again = []
   compare.run_suite(_two_vae_suite(1e-2), str(tmp_path / "suite"), log=again.append)
   assert sum("reused" in line for line in again) == 2
+
+
+@pytest.mark.slow
+def test_a_member_another_process_holds_is_neither_trained_nor_moved(tmp_path):
+  """Two `compare` runs on one workdir: the second meets each member's lock."""
+  suite = _two_vae_suite(1e-3)
+  compare.run_suite(suite, str(tmp_path), log=lambda s: None)
+  listing = lambda: sorted(set(os.listdir(tmp_path / "b")) - {"lock"})
+  before = listing()
+  rows = (tmp_path / "b" / "metrics.jsonl").read_text()
+  # Another process holds b (its lock is an flock, so a second open file description in
+  # this process stands in for it); b's config changed, so b would be moved aside.
+  script = ("import sys, time; from genlatent.train import workdir\n"
+            f"with workdir.claim({str(tmp_path / 'b')!r}, create=False):\n"
+            "  print('held', flush=True); time.sleep(60)\n")
+  holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(WorkdirBusyError):
+      compare.run_suite(_two_vae_suite(1e-2), str(tmp_path), log=lambda s: None)
+  finally:
+    holder.kill()
+    holder.wait()
+  assert listing() == before and not glob.glob(str(tmp_path / "b.*"))
+  assert (tmp_path / "b" / "metrics.jsonl").read_text() == rows  # no row written twice
 
 
 def test_an_interrupted_member_of_the_same_config_resumes_in_place(tmp_path):
