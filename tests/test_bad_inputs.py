@@ -82,9 +82,11 @@ CASES = [
     (train_cli, [SMOKE, "--workdir={run}", "--config.eval.estimators=,"],
      "eval.estimators=',' names no estimator"),
     (train_cli, [SMOKE, "--workdir={run}", "--config.eval.validation_estimator=elbow:1"],
-     "eval.validation_estimator: model 'vae' has no estimator 'elbow'"),
+     "eval.validation_estimator: no estimator 'elbow'; known: ais, elbo, exact, importance"),
     (train_cli, [SMOKE, "--workdir={run}", "--config.eval.estimators=elbo:2,importanse:5"],
-     "eval.estimators: model 'vae' has no estimator 'importanse'"),
+     "eval.estimators: no estimator 'importanse'; known: ais, elbo, exact, importance"),
+    (train_cli, [SMOKE, "--workdir={run}", "--config.eval.estimators=elbo:2,raise:4"],
+     "eval.estimators: model 'vae' does not expose what estimator 'raise' needs"),
     (train_cli, [SMOKE, "--workdir={run}", "--config.eval.batch_size=60"],
      "eval.batch_size=60 is not divisible by the 8 devices it is split over; use a multiple "
      "of 8, "
@@ -114,7 +116,7 @@ CASES = [
     (evaluate_cli, ["--workdir={run}", "--estimators=elbo:0"],
      "--estimators: bad estimator 'elbo:0'"),
     (evaluate_cli, ["--workdir={run}", "--estimators=elbow:5"],
-     "--estimators: model 'vae' has no estimator 'elbow'"),
+     "--estimators: no estimator 'elbow'; known: ais, elbo, exact, importance"),
     (evaluate_cli, ["--workdir={new}"], "no workdir"),
     (sample_cli, ["--workdir={run}", "--num=0"], "--num=0: draw at least 1 sample"),
     (sample_cli, ["--workdir={run}", "--figures=nope"], "Unknown figure(s) nope"),

@@ -41,6 +41,10 @@ class Registry(Generic[T]):
           f"{', '.join(sorted(self._entries)) or '(none)'}.")
     return self._entries[name]
 
+  def unregister(self, name: str) -> None:
+    """Forgets `name` (a notebook or test that registers its own entry cleans up)."""
+    self._entries.pop(name, None)
+
   def names(self) -> list[str]:
     return sorted(self._entries)
 

@@ -2,6 +2,7 @@
 `config.imports`, scores two different families by name through the trainer."""
 
 import json
+import sys
 
 import pytest
 
@@ -11,10 +12,21 @@ from genlatent import estimators, train
 from genlatent.core import ESTIMATORS
 
 
+USER_MODULE = "tests.estimators.user_package.single_sample"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_the_user_estimator():
+  """Other tests list the estimators a model supports: leave the registry as found."""
+  yield
+  ESTIMATORS.unregister("single_sample")
+  sys.modules.pop(USER_MODULE, None)
+
+
 @pytest.mark.parametrize("config_module", [vae_config, ae_config], ids=["vae", "ae"])
 def test_a_user_estimator_scores_two_families_by_name(tmp_path, config_module):
   config = config_module.get_config("smoke")
-  config.imports = ("tests.estimators.user_package.single_sample",)
+  config.imports = (USER_MODULE,)
   config.update(num_steps=4, log_every=2, checkpoint_every=4, eval_every=0)
   config.eval.estimators = "single_sample:1,importance:200"
   train.train_and_evaluate(config, str(tmp_path))
