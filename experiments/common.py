@@ -446,3 +446,21 @@ class _PeerWatch(threading.Thread):
                 "was killed, crashed or hangs. Check its output and its host, then restart "
                 f"all processes ({HEARTBEAT_TIMEOUT_ENV} sets this wait); training resumes "
                 "from the last checkpoint.")
+
+
+def run_in_process(define_flags, run, argv, config_file_flag: str | None = None) -> None:
+  """A command in this process with its own flags (tests run several in one process).
+
+  Args:
+    define_flags: (flag_values) -> None, the command's flags.
+    run: (flag_values, own_process) -> None, the command once its flags are parsed.
+    argv: the command line, program name first.
+    config_file_flag: the command's config-file flag, if it has one (see `parse_flags`).
+  """
+  flag_values = flags.FlagValues()
+  define_flags(flag_values)
+  parse_flags(argv, flag_values, config_file_flag=config_file_flag)
+  try:
+    run(flag_values, own_process=False)
+  finally:
+    workdir_lib.release_library_logs()

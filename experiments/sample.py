@@ -92,14 +92,8 @@ def run(flag_values: flags.FlagValues, own_process: bool = True) -> None:
 
 
 def cli(argv: list[str]) -> None:
-  """The command in this process, with its own flags (tests run several in one process)."""
-  flag_values = flags.FlagValues()
-  define_flags(flag_values)
-  common.parse_flags(argv, flag_values)
-  try:
-    run(flag_values, own_process=False)
-  finally:
-    workdir_lib.release_library_logs()
+  """The command in this process (see `common.run_in_process`)."""
+  common.run_in_process(define_flags, run, argv)
 
 
 def main(argv):

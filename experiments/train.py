@@ -12,7 +12,6 @@ from ml_collections import config_flags
 
 from experiments import common
 from genlatent import train
-from genlatent.train import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 
@@ -40,14 +39,9 @@ def run(flag_values: flags.FlagValues, own_process: bool = True) -> None:
 
 
 def cli(argv: list[str]) -> None:
-  """The command in this process, with its own flags (tests run several in one process)."""
-  flag_values = flags.FlagValues()
-  define_flags(flag_values, argv)
-  common.parse_flags(argv, flag_values, config_file_flag="config")
-  try:
-    run(flag_values, own_process=False)
-  finally:
-    workdir_lib.release_library_logs()
+  """The command in this process (see `common.run_in_process`)."""
+  common.run_in_process(lambda values: define_flags(values, argv), run, argv,
+                        config_file_flag="config")
 
 
 def main(argv):
