@@ -36,7 +36,8 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
       source="digits", validation_size=200, binarization="dynamic", threshold=0.5, seed=0))
 
   config.model = ml_collections.ConfigDict(dict(
-      name="rbm", num_hidden=100, visible="bernoulli", learn_sigma=False,
+      name="rbm", num_hidden=100, visible="bernoulli", learn_sigma=False, min_sigma=0.1,
+      sigma_gradient_scale=0.01,
       training="cd", gibbs_steps=1, num_chains=100, init_scale=0.01,
       visible_bias_init="data", ais_schedule="classic", sample_steps=1000,
       optimizer=ml_collections.ConfigDict(dict(

@@ -2,7 +2,8 @@
 
 `energy` (energies, free energies, conditionals), `gibbs` (block Gibbs sampling),
 `contrastive` (CD/PCD, base rates, pseudo-likelihood) and `partition` (log Z by
-enumeration or AIS, and the `Normaliser` a family exposes to the estimators).
+enumeration or AIS, and the `Normaliser` a family exposes to the estimators);
+`module` holds `RBM`, the same machinery as a Linen module.
 """
 
 from genlatent.boltzmann.energy import (init_params, is_gaussian, num_units, hidden_input,
@@ -18,3 +19,4 @@ from genlatent.boltzmann.contrastive import (contrastive_divergence, training_ph
                                              initial_chains, TRAINING)
 from genlatent.boltzmann.partition import (annealing_path, exact_log_partition_supported,
                                            exact_log_partition, ais_log_partition, Normaliser)
+from genlatent.boltzmann.module import RBM

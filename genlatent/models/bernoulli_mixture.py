@@ -22,9 +22,9 @@ component costs a finite number of nats instead of −∞.
 from __future__ import annotations
 
 import functools
-
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -86,6 +86,60 @@ def hard_m_step(x: jax.Array, labels: jax.Array, k: int, pseudo_count: float):
   return m_step(stats, pseudo_count / n), stats
 
 
+
+class BernoulliMixture(nn.Module):
+  """p(x) = Σ_k π_k Π_d μ_kd^x_d (1 − μ_kd)^(1 − x_d) over [D] binary vectors, as a Linen module.
+
+  Params: logits [K] (π = softmax), pixel_logits [K, D] (μ = σ(pixel_logits)); D is
+  read from the data at `init`. Methods take flattened x [B, D] in {0, 1} (or
+  [0, 1], as expected pixel values); values in nats.
+
+    model = BernoulliMixture(num_components=10)
+    params = model.init(key, x)["params"]
+    log_px = model.apply({"params": params}, x, method="log_prob")   # [B]
+  """
+
+  num_components: int
+
+  @nn.compact
+  def parameters(self, dim: int | None = None) -> dict:
+    """{'logits' [K], 'pixel_logits' [K, D]} (D = `dim` at init, else the params' own)."""
+    if dim is None:
+      dim = self.variables["params"]["pixel_logits"].shape[-1]
+    return {"logits": self.param("logits", nn.initializers.zeros, (self.num_components,)),
+            "pixel_logits": self.param("pixel_logits", nn.initializers.normal(0.1),
+                                       (self.num_components, dim))}
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.log_prob(x)
+
+  def log_joint(self, x: jax.Array) -> jax.Array:
+    """[B, K] log π_k + log p(x | k), nats."""
+    return log_joint(self.parameters(x.shape[-1]), x)
+
+  def log_prob(self, x: jax.Array) -> jax.Array:
+    """[B] log p(x), nats."""
+    return jax.nn.logsumexp(self.log_joint(x), axis=1)
+
+  def responsibilities(self, x: jax.Array) -> jax.Array:
+    """[B, K] p(k | x); rows sum to 1."""
+    return jax.nn.softmax(self.log_joint(x), axis=-1)
+
+  def elbo(self, x: jax.Array) -> jax.Array:
+    """[B] the EM view of log p(x) with the exact posterior (equals log p(x)), nats."""
+    return mixture.elbo_from_log_joint(self.log_joint(x))
+
+  def probabilities(self) -> jax.Array:
+    """[K, D] every component's pixel probabilities μ_k."""
+    return jax.nn.sigmoid(self.parameters()["pixel_logits"])
+
+  def sample(self, key: jax.Array, n: int) -> jax.Array:
+    """[n, D] Bernoulli means μ_k of components k ~ π (mean images, as the VAE's samples)."""
+    params = self.parameters()
+    ks = jax.random.categorical(key, params["logits"], shape=(n,))
+    return jax.nn.sigmoid(params["pixel_logits"][ks])
+
+
 @MODELS.register("bernoulli_mixture")
 def build_bernoulli_mixture(config, data_shape) -> Model:
   """A mixture of multivariate Bernoullis from `config` (the `model` part).
@@ -103,16 +157,20 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
   data_shape = tuple(data_shape)
   d = int(np.prod(data_shape))
   k = int(config.num_components)
-  alpha = float(config.get("pseudo_count", 0.1))
-  training = config.get("training", "em")
+  alpha = float(config.pseudo_count)
+  training = config.training
   if training not in TRAININGS:
     raise ValueError(f"Unknown training {training!r} for the Bernoulli mixture. "
                      f"Known: {', '.join(TRAININGS)}.")
-  init_method = config.get("init", "kmeans")
-  kmeans_iterations = int(config.get("kmeans_iterations", 10))
-  offset = float(config.get("stepwise_offset", 2.0))
-  power = float(config.get("stepwise_power", 0.7)) if training == "stepwise_em" else 0.0
-  reseed_min_count = float(config.get("reseed_min_count", 1e-2))
+  init_method = config.init
+  kmeans_iterations = int(config.kmeans_iterations)
+  offset = float(config.stepwise_offset)
+  power = float(config.stepwise_power) if training == "stepwise_em" else 0.0
+  reseed_min_count = float(config.reseed_min_count)
+  module = BernoulliMixture(k)
+
+  def apply(params, *args, method):
+    return module.apply({"params": params}, *args, method=method)
 
   def flat(x):
     """[B, *data_shape] -> [B, D], float (float64 stays float64, for reference checks)."""
@@ -143,7 +201,7 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
     """One (stepwise) EM step. Metrics: log_likelihood (before the step), loss, step_size."""
     del key
     x, mask = flat(batch["x"]), batch["mask"].astype(jnp.float32)
-    joint = log_joint(state.params, x)
+    joint = apply(state.params, x, method="log_joint")
     log_px = jax.nn.logsumexp(joint, axis=1)
     r = jnp.exp(joint - log_px[:, None]) * mask[:, None]
     stats = collective.sum(Statistics(r.sum(axis=0), r.T @ x))
@@ -169,17 +227,16 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
 
   def sample(params, key, n):
     """[n, *data_shape] Bernoulli means μ_k of components k ~ π (as the VAE's samples)."""
-    ks = jax.random.categorical(key, params["logits"], shape=(n,))
-    return jax.nn.sigmoid(params["pixel_logits"][ks]).reshape((n,) + data_shape)
+    return apply(params, key, n, method="sample").reshape((n,) + data_shape)
 
   def encode(params, x, key=None):
     """[B, K] responsibilities p(k | x)."""
     del key
-    return jax.nn.softmax(log_joint(params, flat(x)), axis=-1)
+    return apply(params, flat(x), method="responsibilities")
 
   def decode(params, z):
     """[B, *data_shape] Σ_k z_k μ_k for responsibilities z [B, K]."""
-    return (z @ jax.nn.sigmoid(params["pixel_logits"])).reshape((z.shape[0],) + data_shape)
+    return (z @ apply(params, method="probabilities")).reshape((z.shape[0],) + data_shape)
 
   def reconstruct(params, x, key=None):
     return decode(params, encode(params, x, key))
@@ -196,9 +253,9 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
                                   os.path.join(workdir, "components.png"),
                                   scale=max(1, 112 // data_shape[0]))]
 
-  densities = Densities(log_prob=lambda params, x: log_prob(params, flat(x)),
-                        elbo=lambda params, x, key, num_samples: mixture.elbo_from_log_joint(
-                            log_joint(params, flat(x))))
+  densities = Densities(log_prob=lambda params, x: apply(params, flat(x), method="log_prob"),
+                        elbo=lambda params, x, key, num_samples: apply(
+                            params, flat(x), method="elbo"))
   return Model(name="bernoulli_mixture", init=init, densities=densities,
                update=update, init_state=init_state,
                sample=sample, encode=encode, decode=decode, reconstruct=reconstruct,

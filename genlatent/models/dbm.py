@@ -35,7 +35,9 @@ are reported as estimates; with exact log Z the elbo is a lower bound.
 from __future__ import annotations
 
 import functools
+from typing import Optional, Sequence
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -156,6 +158,90 @@ def exact_unnormalized_log_prob(dbm: dict, v: jax.Array, chunk_size: int = 1024)
       log_f, h2_size, max(1, chunk_size // max(1, v.shape[0])))
 
 
+
+def importance_log_weights(dbm: dict, v: jax.Array, logits1: jax.Array, key: jax.Array,
+                           n: int) -> jax.Array:
+  """[n, B] log p*(v, h1) − log Q(h1) for h1 ~ Q(h1) = σ(logits1 [B, H1]), h2 summed out."""
+  h1 = boltzmann.bernoulli(jnp.broadcast_to(jax.nn.sigmoid(logits1), (n,) + logits1.shape), key)
+  log_q = jnp.sum(h1 * logits1 - jax.nn.softplus(logits1), axis=-1)
+  return log_joint_h1(dbm, v, h1) - log_q
+
+
+class DBM(nn.Module):
+  """A two-hidden-layer deep Boltzmann machine over [V] binary units, as a Linen module.
+
+  Params (the training params, module docstring): W1 [V, H1], W2 [H1, H2],
+  visible_bias [V], h1_bias and h1_bias_top [H1] (the DBM's c1 is their mean),
+  h2_bias [H2]; V is read from the data at `init`. v is [B, V]; values in nats;
+  log p(v) = log p*(v) − log Z, with Z that of `as_rbm` (`genlatent.boltzmann`).
+
+    dbm = DBM(hidden=(32, 16))
+    params = dbm.init(key, v)["params"]
+    bound = dbm.apply({"params": params}, v, method="mean_field_bound")   # ≤ log p*(v)
+  """
+
+  hidden: Sequence[int]
+  mean_field_steps: int = 10
+  init_scale: float = 0.01
+
+  @nn.compact
+  def dbm(self, num_visible: Optional[int] = None) -> dict:
+    """{W1, W2, b, c1, c2}, the DBM's energy parameters (`as_dbm`)."""
+    if num_visible is None:
+      num_visible = self.variables["params"]["visible_bias"].shape[-1]
+    h1, h2 = (int(h) for h in self.hidden)
+    weights = nn.initializers.normal(self.init_scale)
+    zeros = nn.initializers.zeros
+    return as_dbm({"W1": self.param("W1", weights, (num_visible, h1)),
+                   "W2": self.param("W2", weights, (h1, h2)),
+                   "visible_bias": self.param("visible_bias", zeros, (num_visible,)),
+                   "h1_bias": self.param("h1_bias", zeros, (h1,)),
+                   "h1_bias_top": self.param("h1_bias_top", zeros, (h1,)),
+                   "h2_bias": self.param("h2_bias", zeros, (h2,))})
+
+  def __call__(self, v: jax.Array) -> jax.Array:
+    return self.mean_field_bound(v)
+
+  def as_rbm(self) -> dict:
+    """The DBM as an RBM over (v, h2) [V + H2] and h1 (`genlatent.boltzmann` params)."""
+    return as_rbm(self.dbm())
+
+  def energy(self, v: jax.Array, h1: jax.Array, h2: jax.Array) -> jax.Array:
+    """[B] E(v, h1, h2), nats."""
+    return energy(self.dbm(v.shape[-1]), v, h1, h2)
+
+  def mean_field(self, v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(logits1 [B, H1], logits2 [B, H2]) of the mean-field posterior Q(h1) Q(h2) given v."""
+    return mean_field(self.dbm(v.shape[-1]), v, self.mean_field_steps)
+
+  def mean_field_bound(self, v: jax.Array) -> jax.Array:
+    """[B] −E(v, μ1, μ2) + H(μ1) + H(μ2) ≤ log p*(v), nats."""
+    return mean_field_bound(self.dbm(v.shape[-1]), v, self.mean_field_steps)
+
+  def log_joint_h1(self, v: jax.Array, h1: jax.Array) -> jax.Array:
+    """[..., B] log p*(v, h1) with h2 summed out, for h1 [..., B, H1]."""
+    return log_joint_h1(self.dbm(v.shape[-1]), v, h1)
+
+  def importance_log_weights(self, v: jax.Array, logits1: jax.Array, key: jax.Array,
+                             n: int) -> jax.Array:
+    """[n, B] log p*(v, h1) − log Q(h1), h1 ~ Q = σ(logits1) (e.g. `mean_field`'s)."""
+    return importance_log_weights(self.dbm(v.shape[-1]), v, logits1, key, n)
+
+  def exact_log_unnormalised(self, v: jax.Array) -> jax.Array:
+    """[B] log p*(v) by enumerating h1 or h2 (≤ 20 units), nats."""
+    return exact_unnormalized_log_prob(self.dbm(v.shape[-1]), v)
+
+  def gibbs_step(self, state: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One block Gibbs sweep (v, h2) → h1 → (v, h2)' on state [B, V + H2]: (state', its mean)."""
+    return boltzmann.gibbs_step(self.as_rbm(), state, key)
+
+  def reconstruct(self, v: jax.Array) -> jax.Array:
+    """[B, V] E[v | μ1] with μ1 the mean-field posterior of v."""
+    dbm = self.dbm(v.shape[-1])
+    logits1, _ = mean_field(dbm, v, self.mean_field_steps)
+    return jax.nn.sigmoid(dbm["b"] + jax.nn.sigmoid(logits1) @ dbm["W1"].T)
+
+
 @MODELS.register("dbm")
 def build_dbm(config, data_shape) -> Model:
   """A two-hidden-layer DBM from `config` (the `model` part of an experiment config).
@@ -177,17 +263,22 @@ def build_dbm(config, data_shape) -> Model:
   if len(phase_steps) != 3:
     raise ValueError(f"phase_steps must give (bottom RBM, top RBM, DBM) updates; "
                      f"got {phase_steps}.")
-  num_gibbs = int(config.get("gibbs_steps", 1))
-  num_chains = int(config.get("num_chains", 100))
-  mf_steps = int(config.get("mean_field_steps", 10))
-  schedule = config.get("ais_schedule", "classic")
+  num_gibbs = int(config.gibbs_steps)
+  num_chains = int(config.num_chains)
+  mf_steps = int(config.mean_field_steps)
+  schedule = config.ais_schedule
   ais_lib.beta_schedule(schedule)
-  ais_chains = int(config.get("ais_chains", 100))
-  posterior_samples = int(config.get("posterior_samples", 100))
-  chunk_size = int(config.get("chunk_size", 100))
-  sample_steps = int(config.get("sample_steps", 1000))
+  ais_chains = int(config.ais_chains)
+  posterior_samples = int(config.posterior_samples)
+  chunk_size = int(config.chunk_size)
+  sample_steps = int(config.sample_steps)
   tx_pretrain = make_optimizer(config.optimizer)
-  tx_joint = make_optimizer(config.get("joint_optimizer") or config.optimizer)
+  tx_joint = make_optimizer(config.joint_optimizer or config.optimizer)
+  module = DBM((h1_size, h2_size), mf_steps, float(config.init_scale))
+
+  def apply(params, *args, method):
+    """The DBM module's `method` on the family's params (base rates are the family's)."""
+    return module.apply({"params": params}, *args, method=method)
   txs = (tx_pretrain, tx_pretrain, tx_joint)
   limit = ais_lib.MAX_ENUMERATION_BITS
   z_enumerable = min(h1_size, num_visible + h2_size) <= limit
@@ -196,7 +287,7 @@ def build_dbm(config, data_shape) -> Model:
   def init(key, x_example):
     del x_example
     k1, k2 = jax.random.split(key)
-    scale = config.get("init_scale", 0.01)
+    scale = config.init_scale
     return {"W1": scale * jax.random.normal(k1, (num_visible, h1_size), jnp.float32),
             "W2": scale * jax.random.normal(k2, (h1_size, h2_size), jnp.float32),
             "visible_bias": jnp.zeros((num_visible,), jnp.float32),
@@ -291,32 +382,25 @@ def build_dbm(config, data_shape) -> Model:
                               base_logits=base_logits, schedule=schedule,
                               enumerable=z_enumerable, ais_chains=ais_chains)
 
-  def importance_log_weights(dbm, v, logits1, key, n):
-    """[n, B] log p*(v, h1) − log Q(h1), h1 ~ the mean-field Q(h1)."""
-    h1 = boltzmann.bernoulli(jnp.broadcast_to(jax.nn.sigmoid(logits1), (n,) + logits1.shape), key)
-    log_q = jnp.sum(h1 * logits1 - jax.nn.softplus(logits1), axis=-1)
-    return log_joint_h1(dbm, v, h1) - log_q
-
   def log_unnormalised(params, x, key):
     """([B] log p*(x), label suffix), nats: importance sampling over h1 with the
     mean-field posterior as proposal (`posterior_samples` draws; h2 summed out)."""
     v = _flatten(x)
-    dbm = as_dbm(params)
-    logits1, _ = mean_field(dbm, v, mf_steps)
+    logits1, _ = apply(params, v, method="mean_field")
     log_p_star = importance_sampled_log_likelihood(
-        functools.partial(importance_log_weights, dbm, v, logits1), key, posterior_samples,
-        chunk_size)
+        lambda k, n: apply(params, v, logits1, k, n, method="importance_log_weights"), key,
+        posterior_samples, chunk_size)
     return log_p_star, f"+importance-{posterior_samples}"
 
   def bound_log_unnormalised(params, x, key, num_samples):
     """[B] the mean-field variational bound on log p*(x), nats (deterministic)."""
     del key, num_samples
-    return mean_field_bound(as_dbm(params), _flatten(x), mf_steps)
+    return apply(params, _flatten(x), method="mean_field_bound")
 
   density = Boltzmann(
       normaliser=normaliser, log_unnormalised=log_unnormalised,
       exact_log_unnormalised=(
-          (lambda params, x: exact_unnormalized_log_prob(as_dbm(params), _flatten(x)))
+          (lambda params, x: apply(params, _flatten(x), method="exact_log_unnormalised"))
           if enumerable else None),
       bound_log_unnormalised=bound_log_unnormalised)
 
@@ -334,9 +418,7 @@ def build_dbm(config, data_shape) -> Model:
   def reconstruct(params, x, key=None):
     """[B, *data_shape] E[v | μ1] with μ1 the mean-field posterior of x."""
     del key
-    dbm = as_dbm(params)
-    logits1, _ = mean_field(dbm, _flatten(x), mf_steps)
-    return jax.nn.sigmoid(dbm["b"] + jax.nn.sigmoid(logits1) @ dbm["W1"].T).reshape(x.shape)
+    return apply(params, _flatten(x), method="reconstruct").reshape(x.shape)
 
   def figures(params, key, workdir, dataset=None):
     """filters.png (W1) and gibbs_chains.png (E[v | h1] along block Gibbs chains)."""

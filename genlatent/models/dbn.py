@@ -29,7 +29,9 @@ so both are labelled estimates; with exact log Z the elbo is a lower bound.
 from __future__ import annotations
 
 import functools
+from typing import Optional, Sequence
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -94,6 +96,69 @@ def down_pass_mean(layers, h_top_visible: jax.Array) -> jax.Array:
   return h
 
 
+
+class DBN(nn.Module):
+  """A deep belief net over [V] binary units as a Linen module (module docstring).
+
+  Params: layers, a list of L RBM params dicts ({weights [H_{l−1}, H_l],
+  visible_bias, hidden_bias}, `genlatent.boltzmann.energy`), bottom first; V is
+  read from the data at `init`. v is [B, V]; values are nats; p* is the joint
+  with the top RBM unnormalised (log p(v) = log p*(v) − log Z_top).
+
+    dbn = DBN(hidden=(32, 16))
+    params = dbn.init(key, v)["params"]
+    bound = dbn.apply({"params": params}, v, key, 10, method="bound_log_unnormalised")
+  """
+
+  hidden: Sequence[int]
+  init_scale: float = 0.01
+
+  @nn.compact
+  def layers(self, num_visible: Optional[int] = None) -> list:
+    """The L RBMs' params dicts, bottom first."""
+    if num_visible is None:
+      num_visible = self.variables["params"]["layers"][0]["visible_bias"].shape[-1]
+    sizes = (num_visible,) + tuple(self.hidden)
+
+    def init(key):
+      keys = jax.random.split(key, len(self.hidden))
+      return [boltzmann.init_params(keys[l], sizes[l], sizes[l + 1], init_scale=self.init_scale)
+              for l in range(len(self.hidden))]
+
+    return self.param("layers", init)
+
+  def __call__(self, v: jax.Array) -> jax.Array:
+    return self.reconstruct(v)
+
+  def top_free_energy(self, h: jax.Array) -> jax.Array:
+    """[B] F_top(h) of the top RBM for its visible layer h [B, H_{L−1}], nats."""
+    return boltzmann.free_energy(self.layers()[-1], h)
+
+  def posterior_log_weights(self, v: jax.Array, key: jax.Array, n: int) -> jax.Array:
+    """[n, B] log p*(v, h) − log Q(h | v), h ~ the recognition model Q (`posterior_log_weights`)."""
+    return posterior_log_weights(self.layers(v.shape[-1]), v, key, n)
+
+  def bound_log_unnormalised(self, v: jax.Array, key: jax.Array, n: int) -> jax.Array:
+    """[B] E_Q[log p*(v, h) − log Q(h | v)] over n draws ≤ log p*(v), nats."""
+    return self.posterior_log_weights(v, key, n).mean(axis=0)
+
+  def exact_log_unnormalised(self, v: jax.Array) -> jax.Array:
+    """[B] log p*(v) by enumerating h_1..h_{L−1} (≤ 20 units in all), nats."""
+    return exact_unnormalized_log_prob(self.layers(v.shape[-1]), v)
+
+  def down_pass(self, h: jax.Array) -> jax.Array:
+    """[B, V] E[h_l | h_{l+1}] from the top RBM's visible layer h [B, H_{L−1}] down to v."""
+    return down_pass_mean(self.layers(), h)
+
+  def reconstruct(self, v: jax.Array) -> jax.Array:
+    """[B, V] a mean-field up pass to the top hidden layer and down again."""
+    layers = self.layers(v.shape[-1])
+    h = v
+    for layer in layers:
+      h = boltzmann.hidden_probs(layer, h)
+    return down_pass_mean(layers, boltzmann.visible_mean(layers[-1], h))
+
+
 @MODELS.register("dbn")
 def build_dbn(config, data_shape) -> Model:
   """A DBN from `config` (the `model` part of an experiment config).
@@ -120,17 +185,22 @@ def build_dbn(config, data_shape) -> Model:
   if num_layers < 1 or len(layer_steps) != num_layers:
     raise ValueError(f"A DBN needs ≥ 1 hidden layer and one entry of layer_steps per layer; "
                      f"got hidden={hidden}, layer_steps={layer_steps}.")
-  training = config.get("training", "cd")
+  training = config.training
   if training not in boltzmann.TRAINING:
     raise ValueError(f"Unknown training {training!r}. Known: {', '.join(boltzmann.TRAINING)}.")
-  num_gibbs = int(config.get("gibbs_steps", 1))
-  num_chains = int(config.get("num_chains", 100))
-  schedule = config.get("ais_schedule", "classic")
+  num_gibbs = int(config.gibbs_steps)
+  num_chains = int(config.num_chains)
+  schedule = config.ais_schedule
   ais_lib.beta_schedule(schedule)
-  ais_chains = int(config.get("ais_chains", 100))
-  posterior_samples = int(config.get("posterior_samples", 100))
-  chunk_size = int(config.get("chunk_size", 100))
-  sample_steps = int(config.get("sample_steps", 1000))
+  ais_chains = int(config.ais_chains)
+  posterior_samples = int(config.posterior_samples)
+  chunk_size = int(config.chunk_size)
+  sample_steps = int(config.sample_steps)
+  module = DBN(hidden, float(config.init_scale))
+
+  def apply(params, *args, method):
+    """The DBN module's `method` on the family's params (base rates are the family's)."""
+    return module.apply({"params": params}, *args, method=method)
   tx = make_optimizer(config.optimizer)
   top_enumerable = min(sizes[-2], sizes[-1]) <= ais_lib.MAX_ENUMERATION_BITS
   middle_bits = sum(hidden[:-1])
@@ -140,7 +210,7 @@ def build_dbn(config, data_shape) -> Model:
     del x_example
     keys = jax.random.split(key, num_layers)
     layers = [boltzmann.init_params(keys[l], sizes[l], sizes[l + 1],
-                              init_scale=config.get("init_scale", 0.01))
+                              init_scale=config.init_scale)
               for l in range(num_layers)]
     rates = [jnp.full((n,), 0.5, jnp.float32) for n in sizes[:-1]]
     return {"layers": layers, "base_rates": rates}
@@ -208,21 +278,21 @@ def build_dbn(config, data_shape) -> Model:
     """([B] log p*(x), label suffix), nats: −F(x) for one layer; else importance
     sampling over h_1 with the recognition model Q (`posterior_samples` draws)."""
     v = _flatten(x)
-    layers = params["layers"]
     if num_layers == 1:
-      return -boltzmann.free_energy(layers[0], v), ""
+      return -apply(params, v, method="top_free_energy"), ""
     log_p_star = importance_sampled_log_likelihood(
-        functools.partial(posterior_log_weights, layers, v), key, posterior_samples, chunk_size)
+        lambda k, n: apply(params, v, k, n, method="posterior_log_weights"), key,
+        posterior_samples, chunk_size)
     return log_p_star, f"+importance-{posterior_samples}"
 
   def bound_log_unnormalised(params, x, key, num_samples):
     """[B] E_Q[log p*(x, h) − log Q(h | x)] over `num_samples` draws, nats."""
-    return posterior_log_weights(params["layers"], _flatten(x), key, num_samples).mean(axis=0)
+    return apply(params, _flatten(x), key, num_samples, method="bound_log_unnormalised")
 
   density = Boltzmann(
       normaliser=normaliser, log_unnormalised=log_unnormalised,
       exact_log_unnormalised=(
-          (lambda params, x: exact_unnormalized_log_prob(params["layers"], _flatten(x)))
+          (lambda params, x: apply(params, _flatten(x), method="exact_log_unnormalised"))
           if enumerable else None),
       bound_log_unnormalised=bound_log_unnormalised)
 
@@ -245,11 +315,7 @@ def build_dbn(config, data_shape) -> Model:
   def reconstruct(params, x, key=None):
     """[B, *data_shape]: mean-field up pass to the top hidden layer and down again."""
     del key
-    h = _flatten(x)
-    for layer in params["layers"]:
-      h = boltzmann.hidden_probs(layer, h)
-    h = boltzmann.visible_mean(params["layers"][-1], h)
-    return down_pass_mean(params["layers"], h).reshape(x.shape)
+    return apply(params, _flatten(x), method="reconstruct").reshape(x.shape)
 
   def figures(params, key, workdir, dataset=None):
     """filters.png (layer 0) and gibbs_chains.png (top-RBM chains, mean-field down pass)."""

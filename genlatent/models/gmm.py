@@ -37,6 +37,7 @@ import functools
 import math
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -348,6 +349,71 @@ def information_criteria(log_likelihood_values, num_components: int, dim: int,
           "num_parameters": p}
 
 
+
+# ----------------------------------------------------------------------------- the module
+
+
+class GaussianMixture(nn.Module):
+  """p(x) = Σ_k π_k N(x; μ_k, Σ_k) over [D] vectors, as a Linen module.
+
+  Params: logits [K] (π = softmax), means [K, D], and the precision Cholesky
+  factor U (`genlatent.core.mixture`), stored as `precision_cholesky` or, with
+  `unconstrained=True` (gradient training), as `unconstrained_precision_cholesky`
+  (`constrain`: U's diagonal in (0, 1/√reg_covar)). D is read from the data at
+  `init`. Every method works on flattened [B, D] (or [..., D]) points, in nats.
+
+    model = GaussianMixture(num_components=4, covariance_type="full")
+    params = model.init(key, x)["params"]               # N(0, I) means, unit covariances
+    log_px = model.apply({"params": params}, x, method="log_prob")   # [B]
+  """
+
+  num_components: int
+  covariance_type: str = "full"
+  reg_covar: float = 1e-6
+  unconstrained: bool = False
+
+  @nn.compact
+  def distribution(self, dim: int | None = None) -> mixture.MixtureOfGaussians:
+    """The mixture the params describe (D = `dim` at init, else the params' own)."""
+    ct = mixture.check_covariance_type(self.covariance_type)
+    k = self.num_components
+    if dim is None:
+      dim = self.variables["params"]["means"].shape[-1]
+    logits = self.param("logits", nn.initializers.zeros, (k,))
+    means = self.param("means", nn.initializers.normal(1.0), (k, dim))
+    max_precision = 1.0 / math.sqrt(self.reg_covar)
+    if self.unconstrained:
+      raw = self.param("unconstrained_precision_cholesky",
+                       lambda key: unconstrain(unit_precision(ct, k, dim), ct, max_precision))
+      u = constrain(raw, ct, max_precision)
+    else:
+      u = self.param("precision_cholesky", lambda key: unit_precision(ct, k, dim))
+    return mixture.MixtureOfGaussians(logits, means, u, ct)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.log_prob(x)
+
+  def log_prob(self, x: jax.Array) -> jax.Array:
+    """[...] exact log p(x), nats, for x [..., D]."""
+    return mixture.log_prob(self.distribution(x.shape[-1]), x)
+
+  def log_joint(self, x: jax.Array) -> jax.Array:
+    """[..., K] log π_k N(x; μ_k, Σ_k), nats."""
+    return mixture.log_joint(self.distribution(x.shape[-1]), x)
+
+  def responsibilities(self, x: jax.Array) -> jax.Array:
+    """[..., K] p(k | x); rows sum to 1."""
+    return mixture.responsibilities(self.distribution(x.shape[-1]), x)
+
+  def elbo(self, x: jax.Array) -> jax.Array:
+    """[B] Σ_k p(k|x) (log p(x, k) − log p(k|x)), nats: equals log p(x) (the EM view)."""
+    return mixture.elbo_from_log_joint(self.log_joint(x))
+
+  def sample(self, key: jax.Array, n: int) -> jax.Array:
+    """[n, D] draws from the mixture."""
+    return mixture.sample(self.distribution(), key, n)
+
+
 # ----------------------------------------------------------------------------- the family
 
 
@@ -373,30 +439,28 @@ def build_gmm(config, data_shape) -> Model:
   data_shape = tuple(data_shape)
   d = int(np.prod(data_shape))
   k = int(config.num_components)
-  ct = mixture.check_covariance_type(config.get("covariance_type", "full"))
-  reg_covar = float(config.get("reg_covar", 1e-6))
-  training = config.get("training", "em")
+  ct = mixture.check_covariance_type(config.covariance_type)
+  reg_covar = float(config.reg_covar)
+  training = config.training
   if training not in TRAININGS:
     raise ValueError(f"Unknown training {training!r} for the GMM. Known: {', '.join(TRAININGS)}.")
-  init_method = config.get("init", "kmeans")
-  kmeans_iterations = int(config.get("kmeans_iterations", 10))
-  offset = float(config.get("stepwise_offset", 2.0))
-  power = float(config.get("stepwise_power", 0.7)) if training == "stepwise_em" else 0.0
-  reseed_min_count = float(config.get("reseed_min_count", 1e-2))
+  init_method = config.init
+  kmeans_iterations = int(config.kmeans_iterations)
+  offset = float(config.stepwise_offset)
+  power = float(config.stepwise_power) if training == "stepwise_em" else 0.0
+  reseed_min_count = float(config.reseed_min_count)
   # Auto: full covariances keep the [rows, K, D] temporaries near 2 MiB
   # (2^19 floats), in cache on CPU, which measured several times faster than
   # whole batches; the others keep [rows, K] temporaries under 2^22 values.
   per_row, budget = (k * d, 2 ** 19) if ct == "full" else (k, 2 ** 22)
-  chunk_size = int(config.get("chunk_size", 0)) or max(256, budget // per_row)
+  chunk_size = int(config.chunk_size) or max(256, budget // per_row)
   max_precision = 1.0 / math.sqrt(reg_covar)
   gradient = training == "gradient"
   precision_key = "unconstrained_precision_cholesky" if gradient else "precision_cholesky"
+  module = GaussianMixture(k, ct, reg_covar, unconstrained=gradient)
 
   def to_mixture(params) -> mixture.MixtureOfGaussians:
-    u = params[precision_key]
-    if gradient:
-      u = constrain(u, ct, max_precision)
-    return mixture.MixtureOfGaussians(params["logits"], params["means"], u, ct)
+    return module.apply({"params": params}, method="distribution")
 
   def from_mixture(mog) -> dict:
     params = params_from_mixture(mog)
@@ -464,22 +528,22 @@ def build_gmm(config, data_shape) -> Model:
     """−mean log p(x) over the batch (gradient training); metrics in nats per example."""
     del key, step
     mask = batch["mask"].astype(jnp.float32)
-    log_px = mixture.log_prob(to_mixture(params), flat(batch["x"]))
+    log_px = module.apply({"params": params}, flat(batch["x"]), method="log_prob")
     ll = jnp.sum(mask * log_px) / jnp.sum(mask)
     return -ll, {"log_likelihood": ll}
 
   def log_prob(params, x):
     """[B] exact log p(x), nats."""
-    return mixture.log_prob(to_mixture(params), flat(x))
+    return module.apply({"params": params}, flat(x), method="log_prob")
 
   def sample(params, key, n):
     """[n, *data_shape] draws from the mixture."""
-    return mixture.sample(to_mixture(params), key, n).reshape((n,) + data_shape)
+    return module.apply({"params": params}, key, n, method="sample").reshape((n,) + data_shape)
 
   def encode(params, x, key=None):
     """[B, K] responsibilities p(k | x)."""
     del key
-    return mixture.responsibilities(to_mixture(params), flat(x))
+    return module.apply({"params": params}, flat(x), method="responsibilities")
 
   def decode(params, z):
     """[B, *data_shape] Σ_k z_k μ_k for responsibilities (or one-hot codes) z [B, K]."""
@@ -511,8 +575,8 @@ def build_gmm(config, data_shape) -> Model:
   # The ELBO with the exact posterior equals log p(x); it is exposed as a bound
   # so the mixture can sit in the lower-bound table beside the VAEs.
   densities = Densities(log_prob=log_prob,
-                        elbo=lambda params, x, key, num_samples: mixture.elbo_from_log_joint(
-                            mixture.log_joint(to_mixture(params), flat(x))))
+                        elbo=lambda params, x, key, num_samples: module.apply(
+                            {"params": params}, flat(x), method="elbo"))
   return Model(name="gmm", init=init, densities=densities,
                loss=loss if gradient else None, update=None if gradient else update,
                init_state=init_state, sample=sample, encode=encode, decode=decode,

@@ -14,11 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genlatent.boltzmann import (TRAINING, Normaliser, annealing_path, apply_gradients,
-                                 base_rate_logits,
-                                 base_samples, contrastive_divergence, free_energy, gibbs_chain,
-                                 gibbs_snapshots, hidden_probs, init_params, initial_chains,
-                                 pseudo_log_likelihood, visible_mean)
+from genlatent.boltzmann import (RBM, TRAINING, Normaliser, annealing_path, apply_gradients,
+                                 base_rate_logits, base_samples, contrastive_divergence,
+                                 gibbs_snapshots, init_params, initial_chains,
+                                 pseudo_log_likelihood)
 from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
 from genlatent.core.collective import LOCAL, Collective
 from genlatent.optimizers import make_optimizer
@@ -63,19 +62,24 @@ def build_rbm(config, data_shape) -> Model:
   data_shape = tuple(data_shape)
   num_visible = int(np.prod(data_shape))
   num_hidden = int(config.num_hidden)
-  visible = config.get("visible", "bernoulli")
+  visible = config.visible
   gaussian = visible == "gaussian"
-  learn_sigma = bool(config.get("learn_sigma", False)) and gaussian
-  min_log_sigma = math.log(config.get("min_sigma", 0.1))
-  sigma_gradient_scale = float(config.get("sigma_gradient_scale", 0.01))
-  training = config.get("training", "cd")
+  learn_sigma = bool(config.learn_sigma) and gaussian
+  min_log_sigma = math.log(config.min_sigma)
+  sigma_gradient_scale = float(config.sigma_gradient_scale)
+  training = config.training
   if training not in TRAINING:
     raise ValueError(f"Unknown RBM training {training!r}. Known: {', '.join(TRAINING)}.")
-  num_gibbs = int(config.get("gibbs_steps", 1))
-  num_chains = int(config.get("num_chains", 100))
-  schedule = config.get("ais_schedule", "classic")
+  num_gibbs = int(config.gibbs_steps)
+  num_chains = int(config.num_chains)
+  schedule = config.ais_schedule
   ais_lib.beta_schedule(schedule)  # fail at build time on a bad spec
-  sample_steps = int(config.get("sample_steps", 1000))
+  sample_steps = int(config.sample_steps)
+  module = RBM(num_hidden, visible, float(config.init_scale))
+
+  def apply(params, *args, method):
+    """The RBM module's `method` on the family's params (extra entries are not the RBM's)."""
+    return module.apply({"params": params}, *args, method=method)
   tx = make_optimizer(config.optimizer)
   trainable = ("weights", "visible_bias", "hidden_bias") + (("log_sigma",) if learn_sigma else ())
   enumerable = num_hidden <= ais_lib.MAX_ENUMERATION_BITS or (
@@ -88,7 +92,7 @@ def build_rbm(config, data_shape) -> Model:
   def init(key, x_example):
     del x_example
     params = init_params(key, num_visible, num_hidden, visible=visible,
-                         init_scale=config.get("init_scale", 0.01))
+                         init_scale=config.init_scale)
     params["base_visible_bias"] = jnp.zeros((num_visible,), jnp.float32)
     if gaussian:
       params["data_mean"] = jnp.zeros((num_visible,), jnp.float32)
@@ -118,7 +122,7 @@ def build_rbm(config, data_shape) -> Model:
     else:
       base = base_rate_logits(x)
     params["base_visible_bias"] = jnp.asarray(base, jnp.float32)
-    if config.get("visible_bias_init", "data") == "data":
+    if config.visible_bias_init == "data":
       params["visible_bias"] = jnp.asarray(base, jnp.float32)
     extra = {}
     if training == "pcd":
@@ -157,7 +161,7 @@ def build_rbm(config, data_shape) -> Model:
   def log_unnormalised(params, x):
     """[B] log p*(x) = −F(x), nats (with the Jacobian of the standardisation for
     Gaussian units, so that log p*(x) − log Z is the density of x itself)."""
-    values = -free_energy(params, to_visible(params, x))
+    values = -apply(params, to_visible(params, x), method="free_energy")
     if gaussian:  # the density of x = mean + scale·v
       values = values - jnp.sum(jnp.log(params["data_scale"]))
     return values
@@ -178,17 +182,17 @@ def build_rbm(config, data_shape) -> Model:
     """[n, *data_shape] E[v | h] after `sample_steps` Gibbs sweeps from the base-rate model."""
     key_init, key_chain = jax.random.split(key)
     v = base_samples(params, params["base_visible_bias"], key_init, n)
-    _, mean = gibbs_chain(params, v, key_chain, sample_steps)
+    _, mean = apply(params, v, key_chain, sample_steps, method="gibbs_chain")
     return to_data(params, mean)
 
   def encode(params, x, key=None):
     """[B, H] p(h = 1 | x)."""
     del key
-    return hidden_probs(params, to_visible(params, x))
+    return apply(params, to_visible(params, x), method="hidden_probs")
 
   def decode(params, h):
     """[B, *data_shape] E[v | h]."""
-    return to_data(params, visible_mean(params, h))
+    return to_data(params, apply(params, h, method="visible_probs"))
 
   def reconstruct(params, x, key=None):
     return decode(params, encode(params, x, key))
