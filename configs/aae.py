@@ -48,11 +48,15 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict(dict(
       name="aae", variant="unsupervised", latent_dim=8, posterior="gaussian", noise_dim=8,
+      encoder_type="mlp", decoder_type="mlp",  # or "conv"
       encoder_hidden=(256, 256), decoder_hidden=(256, 256), discriminator_hidden=(256, 256),
-      activation="relu", likelihood="bernoulli",
+      conv_features=(32, 64), conv_dense=256,  # conv
+      activation="relu", likelihood="bernoulli",  # or squared_error, gaussian, ...
+      likelihood_config=ml_collections.ConfigDict(dict(scale=0.1, num_bins=256)),
       prior="standard_normal", prior_config=ml_collections.ConfigDict(),
-      num_classes=10, label_fraction=1.0, label_seed=0,
+      num_classes=10, label_fraction=1.0, label_seed=0, class_batch_mean=True,
       proposal_scale=0.0, proposal_draws=32, proposal_validation_examples=200, chunk_size=250,
+      ais_schedule="sigmoid:1000", ais_leapfrog_steps=10,
       optimizers=ml_collections.ConfigDict(dict(
           reconstruction=_adam(1e-3),
           # Adversarial phases at the reconstruction's rate: at 2e-4 the discriminator

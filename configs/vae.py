@@ -42,7 +42,8 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
       num_train_samples=1,
       stochastic_layers=1, latent_dim_1=0, hidden_2=(100, 100),  # 2 layers; 0: latent_dim
       prior="standard_normal", prior_config=ml_collections.ConfigDict(),
-      chunk_size=0))
+      chunk_size=0,  # importance samples per chunk at evaluation; 0: ~2048 decoder rows
+      ais_schedule="sigmoid:1000", ais_leapfrog_steps=10))  # HMC-AIS (`ais` estimator)
 
   config.optimizer = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=1e-3, warmup_steps=0, grad_clip_norm=0.0))

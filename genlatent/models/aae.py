@@ -173,37 +173,35 @@ def build_aae_parts(config, data_shape) -> AAEParts:
   data_shape = tuple(data_shape)
   event_ndim = len(data_shape)
   latent_dim = int(config.latent_dim)
-  variant = config.get("variant", "unsupervised")
+  variant = config.variant
   if variant not in VARIANTS:
     raise ValueError(f"Unknown AAE variant {variant!r}. Known: {', '.join(VARIANTS)}.")
-  posterior = config.get("posterior", "gaussian")
+  posterior = config.posterior
   if posterior not in POSTERIORS:
     raise ValueError(f"Unknown AAE posterior {posterior!r}. Known: {', '.join(POSTERIORS)}.")
-  num_classes = int(config.get("num_classes", 10))
-  label_fraction = float(config.get("label_fraction", 1.0))
-  label_key = jax.random.PRNGKey(int(config.get("label_seed", 0)))
-  noise_dim = int(config.get("noise_dim", latent_dim)) if posterior == "universal" else 0
-  likelihood_name = config.get("likelihood", "bernoulli")
+  num_classes = int(config.num_classes)
+  label_fraction = float(config.label_fraction)
+  label_key = jax.random.PRNGKey(int(config.label_seed))
+  noise_dim = int(config.noise_dim) if posterior == "universal" else 0
+  likelihood_name = config.likelihood
   likelihood = (squared_error(event_ndim) if likelihood_name == "squared_error"
-                else build_likelihood(likelihood_name, event_ndim, config.get("likelihood_config")))
+                else build_likelihood(likelihood_name, event_ndim, config.likelihood_config))
   probabilistic = likelihood_name != "squared_error"
   out_shape = data_shape[:-1] + (data_shape[-1] * likelihood.params_per_channel,)
   clustering = variant == "clustering"
-  class_batch_mean = bool(config.get("class_batch_mean", True))
+  class_batch_mean = bool(config.class_batch_mean)
   code_dim = latent_dim + (num_classes if clustering else 0)
-  fixed_scale = float(config.get("proposal_scale", 0.0))
-  proposal_draws = int(config.get("proposal_draws", 32))
-  proposal_validation_examples = int(config.get("proposal_validation_examples", 200))
-  chunk_size = int(config.get("chunk_size", 100))
+  fixed_scale = float(config.proposal_scale)
+  proposal_draws = int(config.proposal_draws)
+  proposal_validation_examples = int(config.proposal_validation_examples)
+  chunk_size = int(config.chunk_size)
 
-  encoder = CodeEncoder(posterior, latent_dim, config.get("encoder_type", "mlp"),
-                        tuple(config.get("encoder_hidden", (1000, 1000))),
-                        tuple(config.get("conv_features", (32, 64))),
-                        config.get("conv_dense", 256), config.get("activation", "relu"),
+  encoder = CodeEncoder(posterior, latent_dim, config.encoder_type, tuple(config.encoder_hidden),
+                        tuple(config.conv_features), config.conv_dense, config.activation,
                         num_classes if clustering else 0)
   decoder = nets.build_decoder(config, out_shape)
-  disc_hidden = tuple(config.get("discriminator_hidden", (1000, 1000)))
-  discriminator = nets.Discriminator(disc_hidden, config.get("activation", "relu"))
+  disc_hidden = tuple(config.discriminator_hidden)
+  discriminator = nets.Discriminator(disc_hidden, config.activation)
   disc_groups = ("discriminator", "class_discriminator") if clustering else ("discriminator",)
 
   def encode_gaussian(encoder_params, x):
@@ -211,14 +209,13 @@ def build_aae_parts(config, data_shape) -> AAEParts:
     return out["mean"], out["log_var"]
 
   gaussian_context = posterior == "gaussian" and not clustering
-  prior = build_prior(config.get("prior", "standard_normal"), latent_dim,
-                      config.get("prior_config"),
+  prior = build_prior(config.prior, latent_dim, config.prior_config,
                       PriorContext(data_shape, encode_gaussian if gaussian_context else None))
-  prior_config = config.get("prior_config")
+  prior_config = config.prior_config
   if variant == "labels":
     if prior.sample_with_components is None:
       raise ValueError(f"The label-regularised AAE needs a prior made of components "
-                       f"(`sample_with_components`); {config.get('prior')!r} has none. "
+                       f"(`sample_with_components`); {config.prior!r} has none. "
                        "Use prior='swiss_roll' or 'mog'.")
     components = prior_config.get("num_components", None) if prior_config else None
     if components is not None and int(components) != num_classes:
@@ -529,8 +526,8 @@ def build_aae_parts(config, data_shape) -> AAEParts:
       chunk_size=chunk_size,
       prior_log_prob=lambda params, z: prior.log_prob(prior_params(params), z),
       decoder_log_prob=lambda params, x, z: likelihood.log_prob(x, decoder_out(params, z)),
-      prior_sample=prior_codes, ais_schedule=config.get("ais_schedule", "sigmoid:1000"),
-      ais_leapfrog_steps=int(config.get("ais_leapfrog_steps", 10)))
+      prior_sample=prior_codes, ais_schedule=config.ais_schedule,
+      ais_leapfrog_steps=int(config.ais_leapfrog_steps))
             if probabilistic and not clustering else None)
   model = Model(name="aae", init=init, update=update, init_state=init_state,
                 densities=Densities(latent=latent), sample=sample,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from genlatent import nets
@@ -32,26 +31,21 @@ def build_ae(config, data_shape) -> Model:
 
   Fields: as the VAE's nets and likelihood (latent_dim, encoder_type, encoder_hidden,
   decoder_type, decoder_hidden, activation, likelihood, likelihood_config); and
-  code_density: num_components, covariance_type, em_iterations; proposal_scale;
+  code_density: a GMM model config (num_components, covariance_type, reg_covar, ...)
+    and em_iterations; proposal_scale; ais_schedule, ais_leapfrog_steps;
   chunk_size.
   """
   data_shape = tuple(data_shape)
   latent_dim = config.latent_dim
-  likelihood = build_likelihood(config.get("likelihood", "bernoulli"), len(data_shape),
-                                config.get("likelihood_config"))
+  likelihood = build_likelihood(config.likelihood, len(data_shape), config.likelihood_config)
   out_shape = data_shape[:-1] + (data_shape[-1] * likelihood.params_per_channel,)
   encoder = nets.build_gaussian_encoder(config, latent_dim)
   decoder = nets.build_decoder(config, out_shape)
-  density_config = ml_collections.ConfigDict(dict(
-      num_components=10, covariance_type="full", em_iterations=100, reg_covar=1e-4))
-  density_config.update(dict(config.get("code_density", {})))
-  em_iterations = density_config.em_iterations
-  code_gmm = gmm_lib.build_gmm(ml_collections.ConfigDict(dict(
-      num_components=density_config.num_components,
-      covariance_type=density_config.covariance_type, reg_covar=density_config.reg_covar,
-      training="em")), (latent_dim,))
-  proposal_log_var = 2.0 * jnp.log(config.get("proposal_scale", 0.1))
-  chunk_size = config.get("chunk_size", 0)  # 0: ~2048 decoder rows per chunk
+  # code_density: a 'gmm' model config (the GMM family's fields) and em_iterations.
+  em_iterations = config.code_density.em_iterations
+  code_gmm = gmm_lib.build_gmm(config.code_density, (latent_dim,))
+  proposal_log_var = 2.0 * jnp.log(config.proposal_scale)
+  chunk_size = config.chunk_size  # 0: ~2048 decoder rows per chunk
 
   def init(key, x_example):
     k_enc, k_dec, k_gmm = jax.random.split(key, 3)
@@ -113,7 +107,7 @@ def build_ae(config, data_shape) -> Model:
       log_weights=log_weights, chunk_size=chunk_size, prior_log_prob=code_log_prob,
       decoder_log_prob=lambda params, x, z: likelihood.log_prob(x, decoder_out(params, z)),
       prior_sample=lambda params, key, n: code_gmm.sample(params["code_density"], key, n),
-      ais_schedule=config.get("ais_schedule", "sigmoid:1000"),
-      ais_leapfrog_steps=int(config.get("ais_leapfrog_steps", 10))))
+      ais_schedule=config.ais_schedule,
+      ais_leapfrog_steps=int(config.ais_leapfrog_steps)))
   return Model(name="ae", init=init, loss=loss, densities=densities, sample=sample, encode=encode, decode=decode,
                reconstruct=reconstruct, finalize=finalize, discrete=likelihood.discrete)

@@ -10,26 +10,25 @@ NET_TYPES = ("mlp", "conv")
 
 def build_gaussian_encoder(config, latent_dim: int):
   """q(z|x) network from `config.encoder_type` (mlp | conv) and its sizes."""
-  kind = config.get("encoder_type", "mlp")
+  kind = config.encoder_type
   if kind == "mlp":
     return GaussianMLPEncoder(tuple(config.encoder_hidden), latent_dim, config.activation)
   if kind == "conv":
-    return GaussianConvEncoder(latent_dim, tuple(config.get("conv_features", (32, 64))),
-                               config.get("conv_dense", 256), config.activation)
+    return GaussianConvEncoder(latent_dim, tuple(config.conv_features), config.conv_dense,
+                               config.activation)
   raise ValueError(f"Unknown encoder_type {kind!r}. Known: {', '.join(NET_TYPES)}.")
 
 
 def build_decoder(config, out_shape):
   """z -> [..., *out_shape] network from `config.decoder_type` (mlp | conv)."""
-  kind = config.get("decoder_type", "mlp")
+  kind = config.decoder_type
   if kind == "mlp":
     return MLPDecoder(tuple(config.decoder_hidden), tuple(out_shape), config.activation)
   if kind == "conv":
     if len(out_shape) != 3:
       raise ValueError(f"A conv decoder needs [H, W, C] data, got shape {tuple(out_shape)}.")
-    features = tuple(config.get("conv_features", (32, 64)))[::-1]
-    return ConvDecoder(tuple(out_shape), features, config.get("conv_dense", 256),
-                       config.activation)
+    features = tuple(config.conv_features)[::-1]
+    return ConvDecoder(tuple(out_shape), features, config.conv_dense, config.activation)
   raise ValueError(f"Unknown decoder_type {kind!r}. Known: {', '.join(NET_TYPES)}.")
 
 

@@ -93,14 +93,20 @@ LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "discretized_logisti
 
 
 def build_likelihood(name: str, event_ndim: int, config=None) -> Likelihood:
-  """The observation model `name` (see LIKELIHOODS); config gives scale / num_bins."""
-  get = (lambda k, d: config.get(k, d)) if config is not None else (lambda k, d: d)
+  """The observation model `name` (see LIKELIHOODS).
+
+  config (the model's likelihood_config): `scale` for 'gaussian', `num_bins` for
+  'discretized_logistic'; the others read nothing.
+  """
   if name == "bernoulli":
     return bernoulli(event_ndim)
-  if name == "gaussian":
-    return gaussian(event_ndim, get("scale", 0.1))
   if name == "gaussian_learned":
     return gaussian(event_ndim, None)
-  if name == "discretized_logistic":
-    return discretized_logistic(event_ndim, get("num_bins", 256))
+  if name in ("gaussian", "discretized_logistic"):
+    field = "scale" if name == "gaussian" else "num_bins"
+    if config is None or field not in config:
+      raise ValueError(f"The {name!r} likelihood needs likelihood_config.{field}.")
+    if name == "gaussian":
+      return gaussian(event_ndim, config.scale)
+    return discretized_logistic(event_ndim, config.num_bins)
   raise ValueError(f"Unknown likelihood {name!r}. Known: {', '.join(LIKELIHOODS)}.")

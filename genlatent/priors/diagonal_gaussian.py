@@ -9,8 +9,8 @@ from genlatent.priors.base import Prior
 
 
 @PRIORS.register("diagonal_gaussian")
-def diagonal_gaussian(latent_dim: int, config=None) -> Prior:
-  del config  # starts at N(0, I); both moments are learned
+def diagonal_gaussian(latent_dim: int) -> Prior:
+  # Starts at N(0, I); both moments are learned.
   return Prior(
       latent_dim=latent_dim,
       init=lambda key: {"mean": jnp.zeros(latent_dim), "log_var": jnp.zeros(latent_dim)},

@@ -14,9 +14,8 @@ from genlatent.priors.base import Prior
 
 
 @PRIORS.register("laplace")
-def laplace(latent_dim: int, config=None) -> Prior:
-  """Config: scale b (default 1/√2, unit variance)."""
-  scale = config.get("scale", 1 / math.sqrt(2)) if config is not None else 1 / math.sqrt(2)
+def laplace(latent_dim: int, scale: float = 1 / math.sqrt(2)) -> Prior:
+  """Π_i Laplace(z_i; 0, scale); the default scale gives unit variance."""
 
   def log_prob(params, z):
     del params  # a fixed prior has none

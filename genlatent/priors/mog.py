@@ -33,27 +33,25 @@ def circle_means(num_components: int, latent_dim: int, radius: float) -> jax.Arr
 
 
 @PRIORS.register("mog")
-def mixture_of_gaussians(latent_dim: int, config=None) -> Prior:
+def mixture_of_gaussians(latent_dim: int, num_components: int = 10, layout: str = "random",
+                         radius: float = 2.0, scale: float = 0.5, covariance_type: str = "diag",
+                         learnable: bool = True) -> Prior:
   """A K-component diagonal (or spherical) Gaussian mixture over [latent_dim] codes.
 
-  Config fields (all optional):
-    num_components: K (default 10).
+  Args:
+    num_components: K.
     layout: 'random' (means drawn from N(0, radius²/latent_dim · I) by `init`'s
-      key) or 'circle' (`circle_means`) (default 'random').
-    radius: scale of the means (default 2.0).
-    scale: every component's initial standard deviation σ (default 0.5).
-    covariance_type: 'diag' or 'spherical' (default 'diag').
-    learnable: train means, log σ and the weight logits with the model
-      (default True); otherwise the prior is fixed and its params are {}.
+      key) or 'circle' (`circle_means`).
+    radius: scale of the means.
+    scale: every component's initial standard deviation σ.
+    covariance_type: 'diag' or 'spherical'.
+    learnable: train means, log σ and the weight logits with the model;
+      otherwise the prior is fixed and its params are {}.
   """
-  config = config or {}
-  get = config.get if hasattr(config, "get") else lambda name, default: default
-  k = int(get("num_components", 10))
-  layout = get("layout", "random")
-  radius = float(get("radius", 2.0))
-  scale = float(get("scale", 0.5))
-  covariance_type = get("covariance_type", "diag")
-  learnable = bool(get("learnable", True))
+  k = int(num_components)
+  radius = float(radius)
+  scale = float(scale)
+  learnable = bool(learnable)
   if layout not in LAYOUTS:
     raise ValueError(f"Unknown layout {layout!r} for the mog prior. Known: {', '.join(LAYOUTS)}.")
   if covariance_type not in ("diag", "spherical"):

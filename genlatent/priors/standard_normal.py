@@ -8,8 +8,7 @@ from genlatent.priors.base import Prior
 
 
 @PRIORS.register("standard_normal")
-def standard_normal(latent_dim: int, config=None) -> Prior:
-  del config  # no options
+def standard_normal(latent_dim: int) -> Prior:
   zeros = lambda mean: 0.0 * mean
   return Prior(
       latent_dim=latent_dim,

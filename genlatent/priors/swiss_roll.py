@@ -30,10 +30,6 @@ from genlatent.priors.base import Prior
 MAX_NODES = 50_000
 
 
-def _get(config, name, default):
-  return config.get(name, default) if config is not None else default
-
-
 def spiral(s: jax.Array, radius: float, turns: float) -> jax.Array:
   """[..., 2] points c(s) on the spiral for s [...] in [0, 1]."""
   angle = 2.0 * math.pi * turns * s
@@ -54,15 +50,14 @@ def quadrature_nodes(radius: float, turns: float, noise: float):
 
 
 @PRIORS.register("swiss_roll")
-def swiss_roll(latent_dim: int, config=None) -> Prior:
-  """Config: num_components K (default 10), radius R (3.0), turns T (2.0), noise σ (0.05)."""
+def swiss_roll(latent_dim: int, num_components: int = 10, radius: float = 3.0,
+               turns: float = 2.0, noise: float = 0.05) -> Prior:
+  """K = num_components segments of a spiral of outer radius R, T turns, thickness σ = noise."""
   if latent_dim != 2:
     raise ValueError(f"The 'swiss_roll' prior is 2-D; got latent_dim={latent_dim}. "
                      "Set --config.model.latent_dim=2 or choose another prior.")
-  k = int(_get(config, "num_components", 10))
-  radius = float(_get(config, "radius", 3.0))
-  turns = float(_get(config, "turns", 2.0))
-  noise = float(_get(config, "noise", 0.05))
+  k = int(num_components)
+  radius, turns, noise = float(radius), float(turns), float(noise)
   if k < 1 or radius <= 0 or turns <= 0 or noise <= 0:
     raise ValueError("swiss_roll needs num_components ≥ 1 and positive radius, turns and "
                      f"noise; got {k}, {radius}, {turns}, {noise}.")

@@ -15,13 +15,13 @@ from genlatent.priors.base import Prior, PriorContext
 
 
 @PRIORS.register("vamp")
-def vamp(latent_dim: int, config=None, context: PriorContext | None = None) -> Prior:
-  """Config: num_pseudo_inputs (K, default 500), pseudo_init_scale (default 0.01)."""
+def vamp(latent_dim: int, num_pseudo_inputs: int = 500, pseudo_init_scale: float = 0.01,
+         context: PriorContext | None = None) -> Prior:
+  """K = num_pseudo_inputs learned pseudo-inputs, initialised at 0.5 ± pseudo_init_scale."""
   if context is None or context.encode is None:
     raise ValueError("The 'vamp' prior needs a model with a Gaussian encoder (VAE or AAE).")
-  get = (lambda k, d: config.get(k, d)) if config is not None else (lambda k, d: d)
-  num = get("num_pseudo_inputs", 500)
-  init_scale = get("pseudo_init_scale", 0.01)
+  num = num_pseudo_inputs
+  init_scale = pseudo_init_scale
   shape = tuple(context.data_shape)
 
   def init(key):

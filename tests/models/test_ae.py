@@ -2,13 +2,13 @@
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from configs import ae as ae_config
 from genlatent.core import Kind
 from genlatent import estimators
 from genlatent.models import build_model
+from tests.models import helpers
 
 SHAPE = (8, 8, 1)
 
@@ -21,9 +21,9 @@ def _batch(n=16):
 def test_beta_zero_vae_with_a_point_posterior_is_the_autoencoder():
   config = ae_config.get_config("smoke").model
   ae = build_model(config, SHAPE)
-  vae = build_model(ml_collections.ConfigDict(dict(
-      name="vae", latent_dim=config.latent_dim, encoder_hidden=config.encoder_hidden,
-      decoder_hidden=config.decoder_hidden, activation=config.activation, beta=0.0)), SHAPE)
+  vae = build_model(helpers.model_config(
+      "vae", latent_dim=config.latent_dim, encoder_hidden=config.encoder_hidden,
+      decoder_hidden=config.decoder_hidden, activation=config.activation, beta=0.0), SHAPE)
   batch = _batch()
   params = ae.init(jax.random.PRNGKey(1), batch["x"])
   head = params["encoder"]["head"]
@@ -43,9 +43,7 @@ def test_finalize_fits_the_code_mixture_and_sampling_uses_it():
   params = model.init(jax.random.PRNGKey(1), x)
   fitted = model.finalize(params, jax.random.PRNGKey(2), x)
   codes = np.asarray(model.encode(fitted, x))
-  from genlatent.core import mixture  # noqa: F401  the GMM family's density
-  gmm = build_model(ml_collections.ConfigDict(dict(name="gmm", num_components=2,
-                                                   covariance_type="full")), (codes.shape[1],))
+  gmm = build_model(ae_config.get_config("smoke").model.code_density, (codes.shape[1],))
   before = gmm.densities.log_prob(params["code_density"], codes)
   after = gmm.densities.log_prob(fitted["code_density"], codes)
   assert float(after.mean()) > float(before.mean()) + 1.0

@@ -11,14 +11,13 @@ import pytest
 from genlatent.core import Kind
 from genlatent import estimators
 from genlatent.models import bernoulli_mixture, build_model
+from tests.models import helpers
 
 
 def model_config(**overrides):
-  config = ml_collections.ConfigDict(dict(
-      name="bernoulli_mixture", num_components=3, pseudo_count=0.1, training="em",
-      init="kmeans", kmeans_iterations=5, reseed_min_count=1e-2))
-  config.update(overrides)
-  return config
+  return helpers.model_config("bernoulli_mixture", **dict(dict(
+      num_components=3, pseudo_count=0.1, training="em", init="kmeans", kmeans_iterations=5,
+      reseed_min_count=1e-2), **overrides))
 
 
 def random_params(k, d, seed=0, scale=3.0):

@@ -19,6 +19,7 @@ from genlatent import data, runs, train
 from genlatent.core import Kind, mixture
 from genlatent import estimators
 from genlatent.models import build_model, gmm
+from tests.models import helpers
 from tests.train.helpers import assert_trees_close
 
 TYPES = mixture.COVARIANCE_TYPES
@@ -34,11 +35,9 @@ def blobs(n=600, d=4, k=3, seed=0):
 
 
 def model_config(**overrides):
-  config = ml_collections.ConfigDict(dict(
-      name="gmm", num_components=3, covariance_type="full", reg_covar=1e-6, training="em",
-      init="kmeans", kmeans_iterations=10))
-  config.update(overrides)
-  return config
+  return helpers.model_config("gmm", **dict(dict(
+      num_components=3, covariance_type="full", reg_covar=1e-6, training="em",
+      init="kmeans", kmeans_iterations=10), **overrides))
 
 
 def params_of(fitted: GaussianMixture, dtype) -> dict:

@@ -11,17 +11,15 @@ from genlatent.core import maths
 from genlatent import estimators
 from genlatent.models import build_model
 from genlatent.models.vae import kl_weight
+from tests.models import helpers
 
 SHAPE = (8, 8, 1)
 
 
 def _config(**overrides):
-  config = ml_collections.ConfigDict(dict(
-      name="vae", latent_dim=3, encoder_hidden=(16,), decoder_hidden=(16,), activation="tanh",
-      prior="standard_normal", beta=1.0, chunk_size=64))
-  for k, v in overrides.items():
-    config[k] = v
-  return config
+  return helpers.model_config("vae", **dict(dict(
+      latent_dim=3, encoder_hidden=(16,), decoder_hidden=(16,), activation="tanh",
+      prior="standard_normal", beta=1.0, chunk_size=64), **overrides))
 
 
 def _binary_batch(n=12, seed=0):
