@@ -25,7 +25,7 @@ def run(code: str) -> str:
 
 
 def test_fit_a_gmm_matches_the_number_readme_prints():
-  fit_gmm, _ = python_blocks("Use as a library")
+  fit_gmm = python_blocks("Use as a library")[0]
   printed = run(fit_gmm).split()
   assert printed[:2] == ["exact", "exact"]
   assert abs(float(printed[2]) - (-3.9957)) < 0.01  # scikit-learn's score, as README says
@@ -36,12 +36,17 @@ def test_score_a_trained_vae(tmp_path):
   config.update(num_steps=4, log_every=2, checkpoint_every=4, eval_every=0,
                 final_evaluation=False)
   train.train_and_evaluate(config, str(tmp_path))
-  _, score_vae = python_blocks("Use as a library")
+  score_vae = python_blocks("Use as a library")[1]
   printed = run(score_vae.replace('"runs/vae_digits"', repr(str(tmp_path)))).splitlines()
   assert printed[0] == "['ais', 'elbo', 'importance', 'parzen']"
   name, kind, value = printed[1].rsplit(" ", 2)
   assert (name, kind) == ("importance-1000", "estimate")
   assert -200 < float(value) < 0
+
+
+def test_the_linen_modules_alone():
+  printed = run(python_blocks("Use as a library")[2]).split()
+  assert printed[:4] == ["(1000,)", "(1000,", "4)", "-44.36"]  # 64 units at ½: 64 ln ½ nats
 
 
 def test_the_estimator_recipe_is_the_tested_module():

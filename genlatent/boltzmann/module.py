@@ -16,9 +16,11 @@ from typing import Optional
 import flax.linen as nn
 import jax
 
-from genlatent.boltzmann import energy as energy_lib
-from genlatent.boltzmann import gibbs
-from genlatent.boltzmann import partition
+# The functions by name: `genlatent.boltzmann.energy` is also the name of a function there.
+from genlatent.boltzmann.energy import (VISIBLE_TYPES, energy, free_energy, hidden_probs,
+                                        visible_mean)
+from genlatent.boltzmann.gibbs import gibbs_chain, gibbs_step
+from genlatent.boltzmann.partition import exact_log_partition
 
 
 class RBM(nn.Module):
@@ -36,9 +38,9 @@ class RBM(nn.Module):
   @nn.compact
   def parameters(self, num_visible: Optional[int] = None) -> dict:
     """The params dict the pure functions of `genlatent.boltzmann` take."""
-    if self.visible not in energy_lib.VISIBLE_TYPES:
+    if self.visible not in VISIBLE_TYPES:
       raise ValueError(f"Unknown visible type {self.visible!r}. "
-                       f"Known: {', '.join(energy_lib.VISIBLE_TYPES)}.")
+                       f"Known: {', '.join(VISIBLE_TYPES)}.")
     if num_visible is None:
       num_visible = self.variables["params"]["visible_bias"].shape[-1]
     params = {
@@ -56,19 +58,19 @@ class RBM(nn.Module):
 
   def energy(self, v: jax.Array, h: jax.Array) -> jax.Array:
     """[B] E(v, h), nats."""
-    return energy_lib.energy(self.parameters(v.shape[-1]), v, h)
+    return energy(self.parameters(v.shape[-1]), v, h)
 
   def free_energy(self, v: jax.Array) -> jax.Array:
     """[B] F(v) = −log Σ_h exp(−E(v, h)), nats; log p(v) = −F(v) − log Z."""
-    return energy_lib.free_energy(self.parameters(v.shape[-1]), v)
+    return free_energy(self.parameters(v.shape[-1]), v)
 
   def hidden_probs(self, v: jax.Array) -> jax.Array:
     """[B, H] p(h_j = 1 | v)."""
-    return energy_lib.hidden_probs(self.parameters(v.shape[-1]), v)
+    return hidden_probs(self.parameters(v.shape[-1]), v)
 
   def visible_probs(self, h: jax.Array) -> jax.Array:
     """[B, V] E[v | h]: p(v_i = 1 | h) for Bernoulli units, the Gaussian mean otherwise."""
-    return energy_lib.visible_mean(self.parameters(), h)
+    return visible_mean(self.parameters(), h)
 
   def gibbs_step(self, v: jax.Array, key: jax.Array,
                  index: Optional[jax.Array] = None) -> tuple[jax.Array, jax.Array]:
@@ -76,13 +78,13 @@ class RBM(nn.Module):
 
     With `index` [B], example b's noise depends only on (key, index[b]).
     """
-    return gibbs.gibbs_step(self.parameters(v.shape[-1]), v, key, index)
+    return gibbs_step(self.parameters(v.shape[-1]), v, key, index)
 
   def gibbs_chain(self, v: jax.Array, key: jax.Array, num_steps: int,
                   index: Optional[jax.Array] = None) -> tuple[jax.Array, jax.Array]:
     """`num_steps` Gibbs sweeps from v [B, V]: (the last state, its mean E[v | h])."""
-    return gibbs.gibbs_chain(self.parameters(v.shape[-1]), v, key, num_steps, index)
+    return gibbs_chain(self.parameters(v.shape[-1]), v, key, num_steps, index)
 
   def exact_log_partition(self) -> jax.Array:
     """[] log Z by enumeration (≤ 20 units on a summable side), nats."""
-    return partition.exact_log_partition(self.parameters())
+    return exact_log_partition(self.parameters())

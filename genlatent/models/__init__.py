@@ -1,5 +1,7 @@
-"""Model families, each registered by name in `MODELS`."""
+"""Model families, each registered by name in `MODELS`, and their densities as Linen
+modules usable on their own (`init`/`apply`, no trainer)."""
 
+from genlatent.boltzmann import RBM
 from genlatent.core import MODELS, Model
 from genlatent.models import vae  # registers
 from genlatent.models import gmm  # registers
@@ -16,4 +18,11 @@ def build_model(config, data_shape) -> Model:
   return MODELS.get(config.name)(config, data_shape)
 
 
-__all__ = ["MODELS", "build_model"]
+from genlatent.models.bernoulli_mixture import BernoulliMixture
+from genlatent.models.dbm import DBM
+from genlatent.models.dbn import DBN
+from genlatent.models.gmm import GaussianMixture
+from genlatent.models.vae import VAE
+
+__all__ = ["MODELS", "build_model", "BernoulliMixture", "DBM", "DBN", "GaussianMixture", "RBM",
+           "VAE"]
