@@ -44,6 +44,7 @@ import numpy as np
 from absl import app, flags
 from threadpoolctl import threadpool_limits
 
+from configs import gmm as gmm_experiment
 from experiments.benchmarks import common
 from genlatent import data as data_lib
 from genlatent.core import mixture
@@ -99,9 +100,9 @@ class Genlatent:
   """The `gmm` family's EM update, compiled once, stepping a donated state."""
 
   def __init__(self, x: np.ndarray, k: int, covariance_type: str, seed: int = 0):
-    config = ml_collections.ConfigDict(dict(
-        name="gmm", num_components=k, covariance_type=covariance_type, reg_covar=REG_COVAR,
-        training="em", init="kmeans", kmeans_iterations=10))
+    config = gmm_experiment.get_config().model  # every field, with its default
+    config.update(num_components=k, covariance_type=covariance_type, reg_covar=REG_COVAR,
+                  training="em", init="kmeans", kmeans_iterations=10)
     self.model = build_model(config, x.shape[1:])
     self.x = jax.device_put(x)
     self.batch = {"x": self.x, "mask": jnp.ones((x.shape[0],), jnp.float32)}

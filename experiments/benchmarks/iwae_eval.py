@@ -57,6 +57,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
+from configs import vae as vae_experiment
 from experiments.benchmarks import common
 from genlatent import data as data_lib
 from genlatent import estimators
@@ -92,9 +93,10 @@ MEMORY_LIMIT_GIB = 4.0
 
 def vae_config(chunk_size: int) -> ml_collections.ConfigDict:
   """The model part of the Fashion-MNIST VAE config: 784-500-20, tanh."""
-  return ml_collections.ConfigDict(dict(
-      name="vae", latent_dim=LATENT_DIM, encoder_hidden=(HIDDEN,), decoder_hidden=(HIDDEN,),
-      activation="tanh", prior="standard_normal", chunk_size=chunk_size))
+  config = vae_experiment.get_config().model  # every field, with its default
+  config.update(latent_dim=LATENT_DIM, encoder_hidden=(HIDDEN,), decoder_hidden=(HIDDEN,),
+                activation="tanh", prior="standard_normal", chunk_size=chunk_size)
+  return config
 
 
 def test_images() -> tuple[np.ndarray, str]:

@@ -37,6 +37,7 @@ import numpy as np
 import optax
 from absl import app, flags
 
+from configs import vae as vae_experiment
 from experiments.benchmarks import common
 from genlatent.core import TrainState
 from genlatent.models import build_model
@@ -63,9 +64,10 @@ PEAK_SIZES = (1024, 1536, 2048)
 
 def vae_config() -> ml_collections.ConfigDict:
   """The model part of the VAE experiment config: 784-500-20, tanh."""
-  return ml_collections.ConfigDict(dict(
-      name="vae", latent_dim=LATENT_DIM, encoder_hidden=(HIDDEN,), decoder_hidden=(HIDDEN,),
-      activation="tanh", prior="standard_normal", beta=1.0, chunk_size=100))
+  config = vae_experiment.get_config().model  # every field, with its default
+  config.update(latent_dim=LATENT_DIM, encoder_hidden=(HIDDEN,), decoder_hidden=(HIDDEN,),
+                activation="tanh", prior="standard_normal", beta=1.0, chunk_size=100)
+  return config
 
 
 def layer_shapes() -> list[tuple[int, int]]:

@@ -12,6 +12,7 @@ import numpy as np
 
 from genlatent import estimators
 from genlatent.models import build_model
+from tests.models import helpers
 from tests.models.test_vae import D, _linear_gaussian_vae, _ppca_params
 from tests.train.helpers import random_rbm
 
@@ -48,9 +49,9 @@ def test_hmc_ais_diagnostics_come_from_validation_examples():
 
 
 def test_raise_on_a_tiny_rbm_is_close_to_exact_and_below_it_on_average():
-  config = ml_collections.ConfigDict(dict(
-      name="rbm", num_hidden=5, visible="bernoulli", training="cd", ais_schedule="sigmoid:1000",
-      optimizer=ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.1))))
+  config = helpers.model_config(
+      "rbm", num_hidden=5, visible="bernoulli", training="cd", ais_schedule="sigmoid:1000",
+      optimizer=ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.1)))
   model = build_model(config, (7, 1, 1))
   params = dict(model.init(jax.random.PRNGKey(0), None), **random_rbm(2, 7, 5))
   x = (jax.random.uniform(jax.random.PRNGKey(1), (64, 7, 1, 1)) < 0.5).astype(jnp.float32)
