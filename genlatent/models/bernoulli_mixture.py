@@ -16,7 +16,8 @@ is the posterior mean under a symmetric Beta(α, α) pseudo-count,
   μ_kd = (Σ_b r_bk x_bd + α) / (Σ_b r_bk + 2α),
 
 which keeps every μ strictly inside (0, 1), so a test pixel never seen on in a
-component costs a finite number of nats instead of −∞.
+component costs a finite number of nats instead of −∞. The density is the Linen
+module `BernoulliMixture`; the family adds EM around it.
 """
 
 from __future__ import annotations
@@ -84,7 +85,6 @@ def hard_m_step(x: jax.Array, labels: jax.Array, k: int, pseudo_count: float):
   n = x.shape[0]
   stats = Statistics(onehot.sum(axis=0) / n, onehot.T @ x / n)
   return m_step(stats, pseudo_count / n), stats
-
 
 
 class BernoulliMixture(nn.Module):

@@ -30,6 +30,7 @@ Likelihood, nats per example, log Z by AIS (or exactly for tiny models):
   exact: enumeration (min(H1, H2) ≤ 20 and min(H1, V + H2) ≤ 20).
 With log Ẑ from AIS, which is biased low, neither is a guaranteed bound, so both
 are reported as estimates; with exact log Z the elbo is a lower bound.
+The densities are the Linen module `DBM`; the family adds the phased training.
 """
 
 from __future__ import annotations
@@ -158,7 +159,6 @@ def exact_unnormalized_log_prob(dbm: dict, v: jax.Array, chunk_size: int = 1024)
       log_f, h2_size, max(1, chunk_size // max(1, v.shape[0])))
 
 
-
 def importance_log_weights(dbm: dict, v: jax.Array, logits1: jax.Array, key: jax.Array,
                            n: int) -> jax.Array:
   """[n, B] log p*(v, h1) − log Q(h1) for h1 ~ Q(h1) = σ(logits1 [B, H1]), h2 summed out."""
@@ -279,6 +279,7 @@ def build_dbm(config, data_shape) -> Model:
   def apply(params, *args, method):
     """The DBM module's `method` on the family's params (base rates are the family's)."""
     return module.apply({"params": params}, *args, method=method)
+
   txs = (tx_pretrain, tx_pretrain, tx_joint)
   limit = ais_lib.MAX_ENUMERATION_BITS
   z_enumerable = min(h1_size, num_visible + h2_size) <= limit

@@ -24,6 +24,7 @@ Likelihood, nats per example:
          side of the top RBM ≤ 20).
 With log Z from AIS (biased low in expectation) neither is a guaranteed bound,
 so both are labelled estimates; with exact log Z the elbo is a lower bound.
+The densities are the Linen module `DBN`; the family adds greedy training and base rates.
 """
 
 from __future__ import annotations
@@ -94,7 +95,6 @@ def down_pass_mean(layers, h_top_visible: jax.Array) -> jax.Array:
   for layer in reversed(layers[:-1]):
     h = boltzmann.visible_mean(layer, h)
   return h
-
 
 
 class DBN(nn.Module):
@@ -201,6 +201,7 @@ def build_dbn(config, data_shape) -> Model:
   def apply(params, *args, method):
     """The DBN module's `method` on the family's params (base rates are the family's)."""
     return module.apply({"params": params}, *args, method=method)
+
   tx = make_optimizer(config.optimizer)
   top_enumerable = min(sizes[-2], sizes[-1]) <= ais_lib.MAX_ENUMERATION_BITS
   middle_bits = sum(hidden[:-1])

@@ -4,7 +4,8 @@ The simplest model with a discrete latent k. Its log-likelihood is exact (kind
 `exact`), which anchors the shared scale: on the same data every other family's
 estimate can be read against it. Examples x are [B, *data_shape], flattened to
 [B, D]; all values are nats per example. The density itself is
-`genlatent.core.mixture` (shared with the `mog` prior).
+`genlatent.core.mixture` (shared with the `mog` prior), and as a Linen module
+`GaussianMixture`, through which the family evaluates it.
 
 Training, chosen by `config.training`:
 

@@ -1,7 +1,8 @@
 """The RBM family: Bernoulli–Bernoulli and Gaussian–Bernoulli RBMs on the common trainer.
 
 The machinery (energies, Gibbs sampling, CD/PCD, log Z) is `genlatent.boltzmann`,
-shared with the DBN and DBM; this module builds the family registered as 'rbm'.
+shared with the DBN and DBM, and as a Linen module `genlatent.boltzmann.RBM`, through
+which this family (registered as 'rbm') evaluates energies and samples.
 log p(v) = −F(v) − log Z, with log Z by annealed importance sampling (the `ais`
 estimator) or, for at most 20 units on one side, by enumeration (`exact`).
 """
@@ -80,6 +81,7 @@ def build_rbm(config, data_shape) -> Model:
   def apply(params, *args, method):
     """The RBM module's `method` on the family's params (extra entries are not the RBM's)."""
     return module.apply({"params": params}, *args, method=method)
+
   tx = make_optimizer(config.optimizer)
   trainable = ("weights", "visible_bias", "hidden_bias") + (("log_sigma",) if learn_sigma else ())
   enumerable = num_hidden <= ais_lib.MAX_ENUMERATION_BITS or (

@@ -13,6 +13,9 @@ Training objectives (`objective`):
 
 `stochastic_layers=2` is Burda et al.'s two-layer model: q(z1|x) q(z2|z1) and
 p(z2) p(z1|z2) p(x|z1), with `latent_dim` the top layer z2 and `latent_dim_1` z1.
+
+The densities are the Linen module `VAE` (nets, prior and likelihood as its fields);
+`build_vae` adds the training objective and the estimators' view.
 """
 
 from __future__ import annotations
