@@ -98,3 +98,11 @@ def test_unknown_prior_lists_known_names():
   with pytest.raises(KeyError, match="Known priors: .*standard_normal"):
     build_prior("gaussian", D)
   assert {"standard_normal", "diagonal_gaussian", "vamp", "laplace"} <= set(PRIORS.names())
+
+
+def test_a_misspelt_prior_field_is_named_with_the_known_ones():
+  # A field the prior does not have used to be ignored silently (its default stood).
+  with pytest.raises(ValueError, match=r"prior_config\.scle for the 'laplace' prior\. Known: scale"):
+    build_prior("laplace", D, ml_collections.ConfigDict(dict(scle=0.5)))
+  with pytest.raises(ValueError, match="Known: num_components, layout, radius, scale"):
+    build_prior("mog", D, ml_collections.ConfigDict(dict(components=3)))
