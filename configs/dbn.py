@@ -30,7 +30,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   variant, *modifiers = (arg or "digits").split(",")
   config = common.base_config()
 
-  config.data = ml_collections.ConfigDict(dict(
+  config.data.update(dict(
       source="digits", validation_size=200, binarization="dynamic", threshold=0.5, seed=0))
 
   config.model = ml_collections.ConfigDict(dict(

@@ -34,7 +34,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   variant = arg or "digits"
   config = common.base_config()
 
-  config.data = ml_collections.ConfigDict(dict(
+  config.data.update(dict(
       source="digits", validation_size=197, binarization="none", threshold=0.5, seed=0,
       pca_components=20, pca_whiten=False))
 
@@ -44,8 +44,8 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
       stepwise_offset=2.0, stepwise_power=0.7, reseed_min_count=1e-2, chunk_size=0))
 
   # Used by training="gradient" only.
-  config.optimizer = ml_collections.ConfigDict(dict(
-      name="adam", learning_rate=1e-2, warmup_steps=0, grad_clip_norm=0.0))
+  config.optimizer = common.optimizer(
+      name="adam", learning_rate=1e-2, warmup_steps=0, grad_clip_norm=0.0)
 
   config.batch_size = 1240  # the whole training set: full-batch EM
   config.num_steps = 100  # EM iterations

@@ -26,7 +26,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   variant = arg or "digits"
   config = common.base_config()
 
-  config.data = ml_collections.ConfigDict(dict(
+  config.data.update(dict(
       source="digits", validation_size=200, binarization="dynamic", threshold=0.5, seed=0))
 
   # Every model field README documents, with its default (README: "VAE family").
@@ -45,8 +45,8 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
       chunk_size=0,  # importance samples per chunk at evaluation; 0: ~2048 decoder rows
       ais_schedule="sigmoid:1000", ais_leapfrog_steps=10))  # HMC-AIS (`ais` estimator)
 
-  config.optimizer = ml_collections.ConfigDict(dict(
-      name="adam", learning_rate=1e-3, warmup_steps=0, grad_clip_norm=0.0))
+  config.optimizer = common.optimizer(
+      name="adam", learning_rate=1e-3, warmup_steps=0, grad_clip_norm=0.0)
 
   config.batch_size = 128
   config.num_steps = 6000

@@ -18,16 +18,7 @@ from genlatent.train import workdir as workdir_lib
 
 def load_config_ref(ref: str, overrides: dict | None = None) -> ml_collections.ConfigDict:
   """`path/to/config.py[:arg]` -> its `get_config(arg)` with `overrides` applied."""
-  path, _, arg = ref.partition(":")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"No config file {path!r} (from {ref!r}); paths are relative to "
-                            "the repository root.")
-  name = "genlatent_config_" + os.path.splitext(os.path.basename(path))[0]
-  spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(arg) if arg else module.get_config()
-  return apply_overrides(config, overrides or {})
+  return apply_overrides(workdir_lib.load_config_file(ref), overrides or {})
 
 
 def load_config_module(ref: str):

@@ -158,6 +158,9 @@ def base_rate_logits(x: np.ndarray) -> np.ndarray:
   the usual initial visible biases (Hinton, 2010); smoothing keeps units that
   are always 0 (or 1) finite.
   """
+  if isinstance(x, jax.core.Tracer):  # shapes only (jax.eval_shape): the float64 host code
+    return jax.pure_callback(base_rate_logits, jax.ShapeDtypeStruct(
+        (int(np.prod(x.shape[1:])),), jnp.float32), x)
   x = np.asarray(x, np.float64).reshape(x.shape[0], -1)
   p = (x.sum(axis=0) + 1.0) / (x.shape[0] + 2.0)
   return np.log(p / (1.0 - p)).astype(np.float32)
@@ -171,8 +174,7 @@ def initial_chains(key: jax.Array, x: np.ndarray, num_chains: int,
   chains are drawn from them.
   """
   key_rows, key_bits = jax.random.split(key)
-  x = np.asarray(x).reshape(x.shape[0], -1)
-  rows = np.asarray(jax.random.choice(key_rows, x.shape[0], (num_chains,),
-                                      replace=num_chains > x.shape[0]))
-  start = jnp.asarray(x[rows], jnp.float32)
+  x = x.reshape(x.shape[0], -1)
+  rows = jax.random.choice(key_rows, x.shape[0], (num_chains,), replace=num_chains > x.shape[0])
+  start = jnp.asarray(x)[rows].astype(jnp.float32)
   return bernoulli(start, key_bits) if binary else start

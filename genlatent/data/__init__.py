@@ -10,12 +10,12 @@ from genlatent.data import digits as _digits  # noqa: F401
 from genlatent.data import idx as _idx  # noqa: F401
 from genlatent.data import tfds_source as _tfds_source  # noqa: F401
 from genlatent.data.idx import IdxFormatError
-from genlatent.data.pipeline import (BINARIZATIONS, Dataset, Split, TrainIterator,
+from genlatent.data.pipeline import (BINARIZATIONS, DEFAULTS, Dataset, Split, TrainIterator,
                                      eval_batches, load_dataset, num_eval_batches)
 from genlatent.data.sources import DataSourceNotFoundError, load_source, split_spec
 
 __all__ = [
-    "BINARIZATIONS", "DataSourceNotFoundError", "Dataset", "IdxFormatError", "Split",
+    "BINARIZATIONS", "DEFAULTS", "DataSourceNotFoundError", "Dataset", "IdxFormatError", "Split",
     "TrainIterator", "eval_batches", "load_dataset", "load_source", "num_eval_batches",
     "split_spec",
 ]

@@ -28,6 +28,12 @@ from genlatent.data.sources import load_source
 
 BINARIZATIONS = ("none", "static", "dynamic")
 
+# Every field of a data config but `source`, with its default: the one table that
+# configs/common.py declares the fields from and `load_dataset` completes a partial
+# config (a library user's) with, so the two cannot disagree.
+DEFAULTS = dict(validation_size=0, binarization="none", threshold=0.5, seed=0,
+                pca_components=0, pca_whiten=False)
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Split:
@@ -126,8 +132,10 @@ def _take(split: Split, rows: np.ndarray) -> Split:
   return Split(split.x[rows], split.labels[rows])
 
 
-def _get(config: Any, name: str, default: Any) -> Any:
-  return getattr(config, name, default)
+def _fields(config: Any) -> dict:
+  """`DEFAULTS` overridden by the fields `config` has."""
+  return {name: getattr(config, name) if hasattr(config, name) else default
+          for name, default in DEFAULTS.items()}
 
 
 def load_dataset(config: Any) -> Dataset:
@@ -136,14 +144,15 @@ def load_dataset(config: Any) -> Dataset:
   Args:
     config: a ConfigDict (or any object with attributes):
       source: the source spec, e.g. `digits`, `idx:/path`, `tfds:mnist`.
-      validation_size: examples moved from train to validation (default 0).
-      binarization: 'none' (default) | 'static' | 'dynamic'.
-      threshold: for 'static', a pixel is 1 where x > threshold (default 0.5).
-      seed: the data seed (default 0): validation carve, and under 'dynamic'
-        the one-off binarization of validation and test.
+      validation_size: examples moved from train to validation.
+      binarization: 'none' | 'static' | 'dynamic'.
+      threshold: for 'static', a pixel is 1 where x > threshold.
+      seed: the data seed: validation carve, and under 'dynamic' the one-off
+        binarization of validation and test.
       pca_components: if > 0, every split becomes [N, pca_components] PCA
         features fitted on train only (after the carve); see `features.PCA`.
-      pca_whiten: scale PCA features to unit training variance (default False).
+      pca_whiten: scale PCA features to unit training variance.
+      A field `config` lacks takes its value from `DEFAULTS`.
   Returns:
     A `Dataset`, all splits float32. Validation is the last `validation_size`
     rows of `permutation(PRNGKey(seed), N_train)`; both carved splits keep
@@ -154,14 +163,15 @@ def load_dataset(config: Any) -> Dataset:
     DataSourceNotFoundError / UnknownNameError: see `load_source`.
   """
   source = config.source
-  validation_size = int(_get(config, "validation_size", 0))
-  binarization = _get(config, "binarization", "none")
-  threshold = float(_get(config, "threshold", 0.5))
-  seed = int(_get(config, "seed", 0))
+  fields = _fields(config)
+  validation_size = int(fields["validation_size"])
+  binarization = fields["binarization"]
+  threshold = float(fields["threshold"])
+  seed = int(fields["seed"])
   if binarization not in BINARIZATIONS:
     raise ValueError(f"Unknown binarization {binarization!r}; choose one of "
                      f"{', '.join(BINARIZATIONS)}.")
-  pca_components = int(_get(config, "pca_components", 0) or 0)
+  pca_components = int(fields["pca_components"] or 0)
   if pca_components and binarization == "dynamic":
     raise ValueError("pca_components needs fixed training images; use binarization "
                      "'none' or 'static', not 'dynamic'.")
@@ -191,7 +201,7 @@ def load_dataset(config: Any) -> Dataset:
     sample = lambda k, s: Split(host_random.bernoulli(k, s.x).astype(np.float32), s.labels)
     validation, test = sample(val_key, validation), sample(test_key, test)
   if pca_components:
-    pca = features_lib.fit_pca(train.x, pca_components, bool(_get(config, "pca_whiten", False)))
+    pca = features_lib.fit_pca(train.x, pca_components, bool(fields["pca_whiten"]))
     project = lambda s: Split(pca.transform(s.x), s.labels)
     train, validation, test = project(train), project(validation), project(test)
     return Dataset(source, train, validation, test, binarization, pca)

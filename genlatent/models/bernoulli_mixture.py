@@ -189,7 +189,7 @@ def build_bernoulli_mixture(config, data_shape) -> Model:
     assignment and first statistics use them as expected pixel values.
     """
     del params
-    x = jnp.asarray(np.asarray(x_train, np.float32).reshape(len(x_train), d))
+    x = jnp.asarray(x_train, jnp.float32).reshape(x_train.shape[0], d)
     labels = em.initial_labels(key, x, k, init_method, kmeans_iterations)
     params, stats = hard_m_step(x, labels, k, alpha)
     # α per training example: the same smoothing whatever the batch size.

@@ -299,7 +299,7 @@ def build_dbm(config, data_shape) -> Model:
 
   def init_state(key, params, x_train):
     """Base rates and visible biases from the data; PCD chains (v, h2) for phase 2."""
-    x = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
+    x = x_train.reshape(x_train.shape[0], -1).astype(np.float32)  # traceable (eval_shape)
     logits = boltzmann.base_rate_logits(x)
     # Two device arrays, not one shared twice: the trainer donates the state's buffers.
     params = dict(params, visible_bias=jnp.asarray(logits), base_visible_bias=jnp.asarray(logits))

@@ -218,7 +218,7 @@ def build_dbn(config, data_shape) -> Model:
 
   def init_state(key, params, x_train):
     """Data base rates and visible biases for layer 0; PCD chains per layer."""
-    x = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
+    x = x_train.reshape(x_train.shape[0], -1).astype(np.float32)  # traceable (eval_shape)
     logits = boltzmann.base_rate_logits(x)
     layers = list(params["layers"])
     layers[0] = dict(layers[0], visible_bias=jnp.asarray(logits))

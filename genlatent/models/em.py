@@ -136,7 +136,7 @@ def initial_labels(key: jax.Array, x, k: int, method: str = "kmeans",
   """
   if method not in INITS:
     raise ValueError(f"Unknown init {method!r}. Known: {', '.join(INITS)}.")
-  x = jnp.asarray(np.asarray(x, np.float32).reshape(len(x), -1))
+  x = jnp.asarray(x, jnp.float32).reshape(x.shape[0], -1)
   if k > x.shape[0]:
     raise ValueError(f"Cannot start {k} components from {x.shape[0]} examples.")
   return _initial_labels(key, x, k, method, kmeans_iterations if method == "kmeans" else 0)

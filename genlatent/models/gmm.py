@@ -487,7 +487,7 @@ def build_gmm(config, data_shape) -> Model:
     As scikit-learn's: a hard assignment of every example, then one M-step.
     """
     del params
-    x = jnp.asarray(np.asarray(x_train, np.float32).reshape(len(x_train), d))
+    x = jnp.asarray(x_train, jnp.float32).reshape(x_train.shape[0], d)
     labels = em.initial_labels(key, x, k, init_method, kmeans_iterations)
     mog, stats = hard_m_step(x, labels, k, ct, reg_covar)
     extra = {} if gradient else {"statistics": stats}

@@ -114,13 +114,13 @@ def build_rbm(config, data_shape) -> Model:
 
   def init_state(key, params, x_train):
     """Base rates (and σ) from the training data; PCD chains at random training rows."""
-    x = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
+    x = x_train.reshape(x_train.shape[0], -1).astype(np.float32)  # traceable (eval_shape)
     params = dict(params)
     if gaussian:
-      mean, scale = x.mean(axis=0), np.maximum(x.std(axis=0), 0.05)
+      mean, scale = x.mean(axis=0), x.std(axis=0).clip(min=0.05)
       params["data_mean"], params["data_scale"] = jnp.asarray(mean), jnp.asarray(scale)
       x = (x - mean) / scale
-      base = np.zeros_like(mean)
+      base = jnp.zeros(mean.shape, jnp.float32)
     else:
       base = base_rate_logits(x)
     params["base_visible_bias"] = jnp.asarray(base, jnp.float32)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import importlib.metadata
 import logging
 import os
@@ -12,23 +11,21 @@ import signal
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 import tqdm
 
 from genlatent import data as data_lib
-from genlatent import models as models_lib
-from genlatent import viz
-from genlatent import estimators as estimators_lib
-from genlatent.core import ESTIMATORS, Model, TrainState
+from genlatent.core import Model, TrainState
 from genlatent.core.collective import LOCAL, Collective
-from genlatent.train import evaluation, metrics as metrics_lib, parallel
+from genlatent.train import build as build_lib
+from genlatent.train import evaluation, metrics as metrics_lib, parallel, results
 from genlatent.train import workdir as workdir_lib
+# gradient_update and setup are imported from here by tests and benchmarks.
+from genlatent.train.build import gradient_update, setup  # noqa: F401
 from genlatent.train.checkpoint import Checkpointer, saved_steps
 from genlatent.train.metrics import MetricWriter
-from genlatent.optimizers import make_optimizer
+from genlatent.train.restore import restore_state
 
 log = logging.getLogger(__name__)
 
@@ -47,61 +44,6 @@ class Interrupted(Exception):
     super().__init__(f"Stopped by signal {signum} after step {step}; the checkpoint is in "
                      f"{directory}. Run the same command again to resume.")
     self.signum, self.step = signum, step
-
-
-def _backend(config):
-  return parallel.make_backend(config.get("parallelism", "mesh"), config.get("num_devices", 0))
-
-
-def gradient_update(loss_fn, tx: optax.GradientTransformation):
-  """A family's `loss` turned into `update(state, batch, key, collective=LOCAL)`.
-
-  Under `pmap` the gradients and metrics are averaged by the collective; under
-  the mesh backend the batch mean in `loss_fn` already spans every device.
-  """
-
-  def update(state: TrainState, batch, key, collective: Collective = LOCAL):
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, batch, key, state.step)
-    grads, metrics = collective.mean((grads, dict(metrics, loss=loss)))
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
-
-  return update
-
-
-def _keys(config):
-  root = jax.random.PRNGKey(config.seed)
-  names = ("init", "train", "data", "eval", "sample")
-  return dict(zip(names, jax.random.split(root, len(names))))
-
-
-def setup(config: ml_collections.ConfigDict):
-  """Data, model, initial state and the family's update function for `config`.
-
-  Returns:
-    (dataset, model, initial host TrainState, update(state, batch, key, collective=LOCAL)).
-  """
-  # Modules named in `config.imports` register user models, priors or data sources.
-  for module in config.get("imports", ()):
-    importlib.import_module(module)
-  dataset = data_lib.load_dataset(config.data)
-  model = models_lib.build_model(config.model, dataset.shape)
-  keys = _keys(config)
-  x_example = dataset.train.x[:2]
-  params = model.init(keys["init"], x_example)
-  if model.loss is not None:
-    if model.init_state is not None:  # a data-dependent start (e.g. k-means++ seeding)
-      params = model.init_state(keys["init"], params, dataset.train.x).params
-    tx = make_optimizer(config.optimizer)
-    state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                       opt_state=tx.init(params), extra={})
-    update = gradient_update(model.loss, tx)
-  else:
-    state = model.init_state(keys["init"], params, dataset.train.x)
-    update = model.update
-  return dataset, model, state, update
 
 
 def _with_step_key(update):
@@ -169,61 +111,27 @@ def _check_finite(pending: list, backend, last_good_step: int | None, checkpoint
   return parallel.first_metrics(pending[-1][1], backend) if pending else {}
 
 
-def _devices_per_batch(backend) -> int:
-  """How many ways a global batch is split (every device of every process)."""
-  if backend.name == "pmap":
-    return backend.num_devices * jax.process_count()
-  return backend.num_devices
-
-
-def check_estimators(spec: str, field: str, model: Model, dataset) -> list[tuple[str, int]]:
-  """`spec` parsed, every estimator known to `model` and servable on `dataset`.
-
-  Raises:
-    ValueError: one line naming `field` and what would work.
-  """
-  pairs = workdir_lib.parse_estimator_spec(spec, field)
-  for name, _ in pairs:
-    if name not in ESTIMATORS:
-      raise ValueError(f"{field}: no estimator {name!r}; known: "
-                       f"{', '.join(ESTIMATORS.names())}.")
-    if not ESTIMATORS.get(name).supports(model):
-      raise ValueError(f"{field}: model {model.name!r} does not expose what estimator "
-                       f"{name!r} needs ({ESTIMATORS.get(name).needs}); estimators for it: "
-                       f"{', '.join(estimators_lib.supported(model))}.")
-    if name == "parzen" and dataset.validation.num_examples == 0:
-      raise ValueError(f"{field}: parzen picks its bandwidth on the validation split, which "
-                       "is empty; set --config.data.validation_size > 0.")
-  return pairs
-
-
 def prepare_run(config: ml_collections.ConfigDict):
   """Everything checked before the first step: config fields, devices, data, model, estimators.
 
   Returns:
-    (backend, dataset, model, initial host TrainState, update) as `setup` gives them.
+    (backend, dataset, model, tx, update) with `tx` and `update` as `build.build` gives
+    them; no state yet (a fresh run initialises it, a resumed run restores it).
   Raises:
-    ValueError (and the data and registry errors of `setup`): one line each.
+    ValueError (and the data and registry errors of `build.build`): one line each.
   """
   workdir_lib.check_config(config)
-  backend = _backend(config)
-  parts = _devices_per_batch(backend)
+  backend = build_lib.make_backend(config)
+  parts = build_lib.devices_per_batch(backend)
   workdir_lib.check_divisible(config.batch_size, parts, "batch_size")
   workdir_lib.check_divisible(config.eval.batch_size, parts, "eval.batch_size")
-  dataset, model, state, update = setup(config)
-  if config.get("final_evaluation", True):
-    check_estimators(config.eval.estimators, "eval.estimators", model, dataset)
-  if config.get("eval_every", 0):
-    check_estimators(config.eval.validation_estimator, "eval.validation_estimator", model,
-                     dataset)
-  return backend, dataset, model, state, update
-
-
-def _say(message: str) -> None:
-  """A line for the console (process 0), also kept in the log file."""
-  log.info(message)
-  if jax.process_index() == 0:
-    print(message, flush=True)
+  dataset, model, tx, update = build_lib.build(config)
+  if config.final_evaluation:
+    results.check_estimators(config.eval.estimators, "eval.estimators", model, dataset)
+  if config.eval_every:
+    results.check_estimators(config.eval.validation_estimator, "eval.validation_estimator",
+                             model, dataset)
+  return backend, dataset, model, tx, update
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
@@ -245,30 +153,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
 
 def _train_and_evaluate(config, workdir: str) -> TrainState:
-  backend, dataset, model, state, update = prepare_run(config)
+  backend, dataset, model, tx, update = prepare_run(config)
   steps = saved_steps(workdir)
   history = workdir_lib.check_resume(workdir, config, steps[-1] if steps else None)
+  # A fresh run's initialisation can still fail on the data (one line): before any write.
+  state = None if steps else build_lib.initial_state(config, model, tx, dataset)
   _write_run_info(workdir, config, backend, history)
   workdir_lib.open_log(workdir)
-  eval_every = config.get("eval_every", 0)
+  eval_every = config.eval_every
   if eval_every and dataset.validation.num_examples == 0:
-    _say("No validation split (data.validation_size=0): validation during training is "
-         "skipped; the test split is evaluated at the end.")
+    workdir_lib.say("No validation split (data.validation_size=0): validation during "
+                    "training is skipped; the test split is evaluated at the end.")
     eval_every = 0
 
-  keys = _keys(config)
-  checkpointer = Checkpointer(workdir, config.get("keep_checkpoints", 3))
-  try:
-    restored = checkpointer.restore(backend.abstract_state(backend.host_state(
-        backend.put_state(state))))
-  except BaseException:
-    checkpointer.close()
-    raise
-  for step, why, moved in checkpointer.skipped:
-    _say(f"Checkpoint step {step} is damaged ({why}); moved it to {moved}.")
-  if restored is not None:
-    state = restored
-    _say(f"Resumed from step {int(state.step)} in {checkpointer.directory}.")
+  keys = build_lib.run_keys(config)
+  checkpointer = Checkpointer(workdir, config.keep_checkpoints)
+  if steps:
+    try:
+      # Into shapes only: the checkpoint replaces whatever an initialisation would give.
+      state = restore_state(checkpointer, backend,
+                            build_lib.abstract_state(config, model, tx, dataset))
+    except BaseException:
+      checkpointer.close()
+      raise
+    if state is not None:
+      workdir_lib.say(f"Resumed from step {int(state.step)} in {checkpointer.directory}.")
+    else:  # the step folders held no finished checkpoint
+      state = build_lib.initial_state(config, model, tx, dataset)
   start_step = int(state.step)
   dropped = metrics_lib.truncate_after(workdir, start_step)
   if dropped:
@@ -280,14 +191,14 @@ def _train_and_evaluate(config, workdir: str) -> TrainState:
                                    jax.process_index(), jax.process_count())
   writer = MetricWriter(workdir)
   num_steps = config.num_steps
-  log_every = config.get("log_every", 50)
-  checkpoint_every = config.get("checkpoint_every", 1000)
+  log_every = config.log_every
+  checkpoint_every = config.checkpoint_every
   last_good = checkpointer.latest_step()
   previous_seconds = workdir_lib.train_seconds(workdir, start_step)
   session_start = time.perf_counter()
   pending: list = []
   bar = tqdm.tqdm(total=num_steps, initial=start_step, desc=config.model.name,
-                  disable=not config.get("progress_bar", True) or jax.process_index() != 0,
+                  disable=not config.progress_bar or jax.process_index() != 0,
                   dynamic_ncols=True)
   window_start, window_steps = time.perf_counter(), 0
 
@@ -344,13 +255,14 @@ def _train_and_evaluate(config, workdir: str) -> TrainState:
     checkpointer.close()
 
   host = backend.host_state(state)
-  if config.get("final_evaluation", True):
-    evaluate_and_write(config, model, backend, state, dataset, workdir)
-    write_figures(config, model, backend.host_state(state).params, dataset, workdir)
+  if config.final_evaluation:
+    results.evaluate_and_write(config, model, backend, state, dataset, workdir)
+    results.write_figures(config, model, host.params, dataset, workdir)
   return host
 
 
 def _validate(config, model: Model, backend, state, dataset, key, step):
+  """Mean ± stderr of `eval.validation_estimator` on the validation split (nats)."""
   estimator, num_samples = evaluation.parse_estimators(config.eval.validation_estimator)[0]
   return evaluation.evaluate_split(
       model, backend, backend.params(state), dataset.validation, estimator=estimator,
@@ -358,104 +270,3 @@ def _validate(config, model: Model, backend, state, dataset, key, step):
       key=jax.random.fold_in(key, step), dataset=dataset)
 
 
-def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: str,
-                       estimators: str | None = None, split: str = "test") -> dict:
-  """Evaluates every configured estimator on `split` and writes it into eval.json.
-
-  `estimators` (default: the config's eval.estimators) is checked before any
-  work, so an evaluation that would compute nothing changes nothing. The other
-  splits' results in eval.json stay (see `evaluation.write_eval_json`).
-  """
-  field = "eval.estimators" if estimators is None else "--estimators"
-  spec = config.eval.estimators if estimators is None else estimators
-  check_estimators(spec, field, model, dataset)
-  if getattr(dataset, split).num_examples == 0:
-    raise ValueError(f"the {split} split is empty (data.validation_size="
-                     f"{config.data.get('validation_size', 0)}); evaluate another --split.")
-  keys = _keys(config)
-  summaries = []
-  for i, (name, num_samples) in enumerate(evaluation.parse_estimators(spec)):
-    start = time.perf_counter()
-    summary = evaluation.evaluate_split(
-        model, backend, backend.params(state), getattr(dataset, split), estimator=name,
-        num_samples=num_samples, batch_size=config.eval.batch_size,
-        key=jax.random.fold_in(keys["eval"], 1_000_000 + i), dataset=dataset)
-    log.info("%s %s: %s (%.1fs)", split, name, summary, time.perf_counter() - start)
-    print(f"{split} log p(x): {summary}", flush=True)
-    summaries.append(summary)
-  diagnostics = evaluation.evaluate_diagnostics(
-      model, backend, backend.params(state), getattr(dataset, split),
-      batch_size=config.eval.batch_size, key=jax.random.fold_in(keys["eval"], 2_000_000))
-  if diagnostics:
-    print(f"{split} diagnostics: " + ", ".join(
-        f"{k}={v['mean_nats']:.2f}±{v['stderr_nats']:.2f}" if isinstance(v, dict) else f"{k}={v}"
-        for k, v in diagnostics.items()), flush=True)
-  metrics = {}
-  if model.split_metrics is not None:
-    metrics = model.split_metrics(backend.host_state(state).params,
-                                  jax.random.fold_in(keys["eval"], 3_000_000), dataset, split)
-    print(f"{split} metrics: " + ", ".join(f"{k}={v}" for k, v in metrics.items()), flush=True)
-  step = int(backend.host_state(state).step)
-  params = backend.host_state(state).params
-  evaluation.write_eval_json(
-      workdir, {split: summaries}, step=step, num_dims=dataset.num_dims,
-      discrete=model.discrete,
-      extra={"model": config.model.name, "data": config.data.source,
-             "num_params": int(sum(np.size(a) for a in jax.tree.leaves(params))),
-             "train_seconds": workdir_lib.train_seconds(workdir, step),
-             "binarization": config.data.binarization,
-             "features": dataset.features.describe() if dataset.features is not None else None,
-             "diagnostics": {split: diagnostics},
-             **({"metrics": {split: metrics}} if metrics else {})})
-  return {split: summaries}
-
-
-def write_figures(config, model: Model, params, dataset, workdir: str, num: int = 100) -> list:
-  """samples.png (from the model) and reconstructions.png (test images and their codes)."""
-  if jax.process_index() != 0:
-    return []
-  keys = _keys(config)
-  paths = []
-  # Feature data (e.g. PCA) are shown as images through the inverse transform.
-  scale = max(1, 112 // dataset.image_shape[0])
-  if model.sample is not None:
-    samples = np.asarray(jax.jit(model.sample, static_argnums=2)(params, keys["sample"], num))
-    paths.append(viz.save_image_grid(dataset.to_images(samples),
-                                     os.path.join(workdir, "samples.png"), scale=scale))
-  if model.reconstruct is not None:
-    x = dataset.test.x[:50]
-    recon = np.asarray(jax.jit(model.reconstruct)(params, x, keys["sample"]))
-    paths.append(viz.save_reconstruction_grid(
-        dataset.to_images(x), dataset.to_images(recon),
-        os.path.join(workdir, "reconstructions.png"), scale=scale))
-  if model.figures is not None:
-    paths.extend(model.figures(params, keys["sample"], workdir, dataset))
-  return paths
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config a run wrote into `workdir` (without its history of changes)."""
-  found = workdir_lib.saved_config(workdir)
-  if found is None:
-    raise FileNotFoundError(
-        f"No config.json in {workdir}: is it a genlatent workdir? Train first with "
-        f"python -m experiments.train --config=configs/vae.py --workdir={workdir}")
-  return ml_collections.ConfigDict(found[0])
-
-
-def restore_workdir(workdir: str):
-  """Config, data, model, backend and the newest good state of a trained workdir."""
-  config = load_config(workdir)
-  backend = _backend(config)
-  dataset, model, state, _ = setup(config)
-  checkpointer = Checkpointer(workdir, config.get("keep_checkpoints", 3))
-  try:
-    restored = checkpointer.restore(backend.abstract_state(backend.host_state(
-        backend.put_state(state))))
-  finally:
-    checkpointer.close()
-  for step, why, moved in checkpointer.skipped:
-    _say(f"Checkpoint step {step} is damaged ({why}); moved it to {moved}.")
-  if restored is None:
-    raise FileNotFoundError(f"No checkpoint in {checkpointer.directory}; train first.")
-  return config, dataset, model, backend, backend.put_state(restored)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import importlib.util
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ import time
 from typing import Any, Iterator
 
 import jax
+import ml_collections
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 CONFIG_FILE = "config.json"
+CONFIGS_DIR = "configs"  # today's config modules, for fields an older config.json lacks
 HISTORY_KEY = "config_history"  # in config.json: [{"from_step", "changes": {field: [old, new]}}]
 LOCK_FILE = "lock"
 LOG_FILE = "log.txt"
@@ -325,6 +328,13 @@ def open_log(workdir: str) -> None:
   _log_file.open(os.path.join(workdir, name))
 
 
+def say(message: str) -> None:
+  """A line for the console (process 0), also kept in the log file."""
+  log.info(message)
+  if jax.process_index() == 0:
+    print(message, flush=True)
+
+
 def release_library_logs() -> None:
   """Undoes `capture_library_logs` (tests run several commands in one process)."""
   global _log_file
@@ -358,8 +368,67 @@ def config_as_json(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
+def load_config_file(ref: str) -> ml_collections.ConfigDict:
+  """`path/to/config.py[:arg]` -> its `get_config(arg)` (as `--config` loads it)."""
+  path, _, arg = ref.partition(":")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"No config file {path!r} (from {ref!r}); paths are relative to "
+                            "the repository root.")
+  name = "genlatent_config_" + os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def _configs_dirs() -> list[str]:
+  """Where today's config modules may be: ./configs (as --config paths are relative to the
+  current directory), then the configs/ beside an editable install of genlatent."""
+  package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  return [os.path.abspath(CONFIGS_DIR), os.path.join(package_root, CONFIGS_DIR)]
+
+
+def current_defaults(model_name: str | None) -> tuple[dict, str] | None:
+  """(today's declared fields, their file) for a run of model `model_name`.
+
+  configs/<model_name>.py's default config where that file exists, else
+  configs/common.py's `base_config()`; None where neither can be loaded.
+  """
+  for directory in _configs_dirs():
+    family = os.path.join(directory, f"{model_name}.py")
+    common = os.path.join(directory, "common.py")
+    try:
+      if model_name and os.path.exists(family):
+        return config_as_json(load_config_file(family)), family
+      if os.path.exists(common):
+        spec = importlib.util.spec_from_file_location("genlatent_config_common", common)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return config_as_json(module.base_config()), f"{common}:base_config"
+    except Exception as e:  # pylint: disable=broad-except
+      log.warning("Cannot load today's config defaults from %s: %s", directory, e)
+  return None
+
+
+def fill_missing(saved: dict, defaults: dict, prefix: str = "") -> dict[str, Any]:
+  """Adds to `saved` (in place) every field of `defaults` it lacks; {dotted name: value added}."""
+  filled = {}
+  for key, value in defaults.items():
+    if key not in saved:
+      saved[key] = value
+      filled[f"{prefix}{key}"] = value
+    elif isinstance(value, dict) and isinstance(saved[key], dict):
+      filled.update(fill_missing(saved[key], value, f"{prefix}{key}."))
+  return filled
+
+
 def saved_config(workdir: str) -> tuple[dict, list] | None:
-  """(config dict, history of allowed changes) from <workdir>/config.json, or None."""
+  """(config dict, history of allowed changes) from <workdir>/config.json, or None.
+
+  A config.json written by an older genlatent may lack fields declared since:
+  they are filled from today's defaults for its model (`current_defaults`),
+  which are the values the older code used, and named in the log file.
+  """
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     return None
@@ -368,6 +437,14 @@ def saved_config(workdir: str) -> tuple[dict, list] | None:
     raise WorkdirError(f"{path} is not a config (a JSON object expected); restore it or "
                        "use a new --workdir.")
   history = saved.pop(HISTORY_KEY, [])
+  model = saved.get("model")
+  found = current_defaults(model.get("name") if isinstance(model, dict) else None)
+  if found is not None:
+    filled = fill_missing(saved, found[0])
+    if filled:
+      log.info("%s lacks %d field(s) declared since it was written; using today's defaults "
+               "from %s: %s", path, len(filled), found[1],
+               ", ".join(f"{k}={json.dumps(v)}" for k, v in filled.items()))
   return saved, history
 
 
