@@ -114,6 +114,7 @@ def build_ae(config, data_shape) -> Model:
       decoder_log_prob=lambda params, x, z: likelihood.log_prob(x, decoder_out(params, z)),
       prior_sample=lambda params, key, n: code_gmm.sample(params["code_density"], key, n),
       ais_schedule=config.get("ais_schedule", "sigmoid:1000"),
-      ais_leapfrog_steps=int(config.get("ais_leapfrog_steps", 10))))
+      ais_leapfrog_steps=int(config.get("ais_leapfrog_steps", 10)),
+      decoder_sample=lambda params, z, key: likelihood.sample(decoder_out(params, z), key)))
   return Model(name="ae", init=init, loss=loss, densities=densities, sample=sample, encode=encode, decode=decode,
                reconstruct=reconstruct, finalize=finalize, discrete=likelihood.discrete)

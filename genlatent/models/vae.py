@@ -222,7 +222,9 @@ def build_vae(config, data_shape) -> Model:
       decoder_log_prob=lambda params, x, z: likelihood.log_prob(x, decoder_out(params, z)),
       prior_sample=lambda params, key, n: prior.sample(prior_params(params), key, n),
       ais_schedule=config.get("ais_schedule", "sigmoid:1000"),
-      ais_leapfrog_steps=int(config.get("ais_leapfrog_steps", 10))) if layers == 1 else {}
+      ais_leapfrog_steps=int(config.get("ais_leapfrog_steps", 10)),
+      decoder_sample=lambda params, z, key: likelihood.sample(decoder_out(params, z), key),
+  ) if layers == 1 else {}
   densities = Densities(elbo=elbo, latent=LatentVariable(log_weights=log_weights,
                                                          chunk_size=chunk_size, **annealing))
   return Model(name="vae", init=init, loss=loss, densities=densities, sample=sample, encode=encode,

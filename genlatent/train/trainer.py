@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import importlib.metadata
 import logging
@@ -359,12 +360,18 @@ def _validate(config, model: Model, backend, state, dataset, key, step):
 
 
 def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: str,
-                       estimators: str | None = None, split: str = "test") -> dict:
+                       estimators: str | None = None, split: str = "test",
+                       annealed_examples: int | None = None) -> dict:
   """Evaluates every configured estimator on `split` and writes it into eval.json.
 
   `estimators` (default: the config's eval.estimators) is checked before any
   work, so an evaluation that would compute nothing changes nothing. The other
   splits' results in eval.json stay (see `evaluation.write_eval_json`).
+  The annealed estimators (`estimators.ANNEALED`) score only the split's first
+  `annealed_examples` examples when that is > 0 (default: the optional field
+  eval.annealed_examples, 0 = all), recorded in their details as
+  `first_examples` of `split_examples`: every run with the same N scores the
+  same examples, so two models' annealed values stay paired.
   """
   field = "eval.estimators" if estimators is None else "--estimators"
   spec = config.eval.estimators if estimators is None else estimators
@@ -373,13 +380,23 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
     raise ValueError(f"the {split} split is empty (data.validation_size="
                      f"{config.data.get('validation_size', 0)}); evaluate another --split.")
   keys = _keys(config)
+  if annealed_examples is None:  # optional: suites set it (compare.suite_config)
+    annealed_examples = config.eval.get("annealed_examples", 0)
+  whole = getattr(dataset, split)
   summaries = []
   for i, (name, num_samples) in enumerate(evaluation.parse_estimators(spec)):
     start = time.perf_counter()
+    data = whole
+    if name in estimators_lib.ANNEALED and 0 < annealed_examples < whole.num_examples:
+      data = data_lib.Split(whole.x[:annealed_examples], whole.labels[:annealed_examples])
     summary = evaluation.evaluate_split(
-        model, backend, backend.params(state), getattr(dataset, split), estimator=name,
+        model, backend, backend.params(state), data, estimator=name,
         num_samples=num_samples, batch_size=config.eval.batch_size,
         key=jax.random.fold_in(keys["eval"], 1_000_000 + i), dataset=dataset)
+    if data is not whole:
+      summary = dataclasses.replace(summary, details=dict(
+          summary.details or {}, first_examples=data.num_examples,
+          split_examples=whole.num_examples))
     log.info("%s %s: %s (%.1fs)", split, name, summary, time.perf_counter() - start)
     print(f"{split} log p(x): {summary}", flush=True)
     summaries.append(summary)
