@@ -162,11 +162,12 @@ def add_paired_differences(rows: list[Row]) -> list[Row]:
   Rows are paired only on the same examples: within one kind, among the rows
   with per-example values of the same binarization and count (a GMM on grey
   levels is not paired with binary models). The others keep None; the best
-  row's own entry is 0 ± 0.
+  row's own entry is 0 ± 0. Flagged rows (failed diagnostics) are unranked: never
+  the best, and given no difference.
   """
   groups = {}
   for r in rows:
-    if r.values is not None:
+    if r.values is not None and not r.flagged:
       groups.setdefault((r.kind, r.binarization, r.count), []).append(r)
   for group in groups.values():
     if len(group) < 2:
@@ -610,5 +611,6 @@ def run_suite(suite, workdir: str, log=print) -> list[Row]:
   paths = write_results(rows, workdir, suite.title)
   if panel:  # every member that can sample, in suite order
     paths.append(sample_panel(panel, os.path.join(workdir, "samples_panel.png")))
+    log(f"samples_panel.png: {', '.join(panel)}")
   log(f"Suite finished in {time.perf_counter() - start:.0f}s: " + ", ".join(paths))
   return sort_rows(rows)
