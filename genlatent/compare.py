@@ -496,7 +496,9 @@ def suite_config(title: str, data: dict, members, *, parzen_samples: int,
   Args:
     title: the heading of results.md.
     data: config.data fields every member shares (split, binarization, seed).
-    members: (name, config reference, overrides dict) triples.
+    members: (name, config reference, overrides dict) triples, or quadruples whose
+      fourth entry is estimators to add to the member's own eval.estimators
+      (e.g. 'ais:16': HMC-AIS beside a VAE's importance sampling).
     parzen_samples: samples per member for the shared Parzen row (0: none).
     annealed_examples: N > 0: every member's annealed estimators (ais, raise)
       score the first N test examples only (eval.annealed_examples), so that
@@ -512,8 +514,9 @@ def suite_config(title: str, data: dict, members, *, parzen_samples: int,
   suite.annealed_examples = annealed_examples
   suite.bdmc = ml_collections.ConfigDict(dict(num_examples=bdmc_examples,
                                               num_chains=bdmc_chains))
-  suite.members = [ml_collections.ConfigDict(dict(name=n, config=c, overrides=o))
-                   for n, c, o in members]
+  suite.members = [ml_collections.ConfigDict(dict(name=n, config=c, overrides=o,
+                                                  add_estimators=extra[0] if extra else ""))
+                   for n, c, o, *extra in members]
   return suite
 
 
@@ -526,7 +529,10 @@ def member_config(suite, member):
   if suite.get("annealed_examples", 0):  # absent from older suites' configs
     config.eval.annealed_examples = suite.annealed_examples
   overrides = member.get("overrides", ml_collections.ConfigDict())
-  return runs.apply_overrides(config, runs.flatten_overrides(overrides.to_dict()))
+  config = runs.apply_overrides(config, runs.flatten_overrides(overrides.to_dict()))
+  if member.get("add_estimators", ""):
+    config.eval.estimators = f"{config.eval.estimators},{member.add_estimators}"
+  return config
 
 
 def check_member_names(suite) -> None:
