@@ -209,43 +209,68 @@ def sort_rows(rows: list[Row]) -> list[Row]:
 
 def _figures(rows: list[Row], member: str, binarization: str, count: int):
   """(conservative, optimistic) figures of one member on one set of examples, each a
-  list of (nats, source): what its rows say log p(x) is at least / at most.
+  list of (row, offset nats, source): row values + offset is what the member's rows
+  say log p(x) is at least / at most, per example.
 
   Exact: both. Lower bounds, importance sampling, HMC-AIS and RAISE: conservative
-  (stochastic lower bounds in expectation). Boltzmann AIS: optimistic (log Ẑ is
-  low in expectation). A BDMC gap turns one side into the other: HMC-AIS + gap is
-  optimistic (on data like the model's own), Boltzmann AIS shifted to BDMC's upper
-  log Z is conservative.
+  (stochastic lower bounds in expectation), except a row whose log Z is an AIS
+  estimate (a DBN's or DBM's ELBO: neither side). Boltzmann AIS: optimistic (log Ẑ
+  is low in expectation), unless log p*(x) is itself importance-sampled (a DBN's
+  'ais-…+importance-…': neither side). A BDMC gap turns one side into the other:
+  HMC-AIS + gap is optimistic (on data like the model's own), Boltzmann AIS
+  shifted to BDMC's upper log Z is conservative.
   """
   conservative, optimistic = [], []
   for r in rows:
     if (r.member, r.binarization, r.count) != (member, binarization, count) or r.flagged:
       continue
+    # A bound on log p*(x) minus an AIS log Ẑ (a DBN's or DBM's ELBO) is no bound.
+    log_z_by_ais = str((r.details or {}).get("log_partition_estimator", "")).startswith("ais")
     if r.kind == Kind.EXACT.value:
-      conservative.append((r.mean_nats, r.estimator))
-      optimistic.append((r.mean_nats, r.estimator))
-    elif r.kind == Kind.LOWER_BOUND.value or r.estimator.startswith(
-        ("importance", "iwae", "raise", "ais-hmc")):
-      conservative.append((r.mean_nats, r.estimator))
-      if r.estimator.startswith("ais-hmc") and r.bdmc_gap_nats is not None:
-        optimistic.append((r.mean_nats + r.bdmc_gap_nats, f"{r.estimator} + BDMC gap"))
-    elif r.estimator.startswith("ais-"):
-      optimistic.append((r.mean_nats, r.estimator))
+      conservative.append((r, 0.0, r.estimator))
+      optimistic.append((r, 0.0, r.estimator))
+    elif r.estimator.startswith("ais-") and not r.estimator.startswith("ais-hmc"):
+      if "+" not in r.estimator:  # 'ais-…+importance-…': log p*(x) itself estimated low
+        optimistic.append((r, 0.0, r.estimator))
       log_z = (r.details or {}).get("log_z")
       if r.bdmc and "log_z_upper" in r.bdmc and log_z is not None:
-        conservative.append((r.mean_nats + log_z - r.bdmc["log_z_upper"],
+        conservative.append((r, log_z - r.bdmc["log_z_upper"],
                              f"{r.estimator} with BDMC's upper log Z"))
+    elif log_z_by_ais:
+      continue
+    elif r.kind == Kind.LOWER_BOUND.value or r.estimator.startswith(
+        ("importance", "iwae", "raise", "ais-hmc")):
+      conservative.append((r, 0.0, r.estimator))
+      if r.estimator.startswith("ais-hmc") and r.bdmc_gap_nats is not None:
+        optimistic.append((r, max(r.bdmc_gap_nats, 0.0), f"{r.estimator} + BDMC gap"))
   return conservative, optimistic
 
 
-def certify_orderings(rows: list[Row]) -> list[dict]:
-  """Every ordering of two models within one kind, with its status.
+def _clear_of_zero(high, low) -> tuple[bool, str]:
+  """Whether figure `high` exceeds figure `low` by more than `CERTIFY_Z` stderrs of their
+  difference (paired per example where both rows kept values), and the evidence."""
+  (a, off_a, src_a), (b, off_b, src_b) = high, low
+  if a.values is not None and b.values is not None and a.values.shape == b.values.shape:
+    delta, stderr = paired_difference(a.values + off_a, b.values + off_b, a.shared_stderr,
+                                      b.shared_stderr)
+  else:
+    delta = a.mean_nats + off_a - b.mean_nats - off_b
+    stderr = math.hypot(a.stderr_nats, b.stderr_nats)
+  text = (f"{a.member} {src_a} {a.mean_nats + off_a:.2f} vs {b.member} {src_b} "
+          f"{b.mean_nats + off_b:.2f}: {delta:+.2f} ± {stderr:.2f}")
+  return delta > CERTIFY_Z * stderr, text
 
-  For rows a (higher mean) and b of different members in one kind:
+
+def certify_orderings(rows: list[Row]) -> list[dict]:
+  """Every ordering of two models within one kind on one set of examples, with its status.
+
+  Models are compared on the same examples only (same kind, binarization and
+  count), each by its representative row there: its best healthy row (a flagged
+  one only where it has no other). For representatives a (higher mean) and b:
     flagged: a's or b's diagnostics fail (`estimator_health`): unranked.
-    reversed: b's best conservative figure is above a's lowest optimistic one
-      (`_figures`, on the same examples): the models are the other way round.
-    certified: a's best conservative figure is above b's lowest optimistic one
+    reversed: b's conservative figure is above a's optimistic one (`_figures`) by
+      more than `CERTIFY_Z` stderrs of their paired difference.
+    certified: a's conservative figure is above b's optimistic one likewise
       (by: 'bracket'), or their paired difference is more than `CERTIFY_Z`
       stderrs above zero and neither estimator fails its diagnostics ('paired').
     not certified: otherwise.
@@ -258,45 +283,47 @@ def certify_orderings(rows: list[Row]) -> list[dict]:
   for kind in dict.fromkeys(r.kind for r in ordered):
     if kind == Kind.PARZEN.value:  # not an estimate of this model's log p(x)
       continue
-    group = sorted([r for r in ordered if r.kind == kind], key=lambda r: -r.mean_nats)
-    for i, a in enumerate(group):
-      for b in group[i + 1:]:
-        if a.member == b.member:
-          continue
-        delta = stderr = None
-        same = (a.values is not None and b.values is not None and a.count == b.count
-                and a.binarization == b.binarization)
-        if same:
-          delta, stderr = paired_difference(a.values, b.values, a.shared_stderr,
-                                            b.shared_stderr)
-        entry = dict(kind=kind, better=a.name, worse=b.name, delta_nats=delta,
-                     delta_stderr=stderr, by=None)
-        if a.flagged or b.flagged:
-          bad = " and ".join(f"{r.name}: {r.diagnostics}" for r in (a, b) if r.flagged)
-          out.append(dict(entry, status="flagged", evidence=f"diagnostics fail ({bad})"))
-          continue
-        status, by, evidence = "not certified", None, ""
-        if a.count == b.count and a.binarization == b.binarization:
-          cons_a, opt_a = _figures(rows, a.member, a.binarization, a.count)
-          cons_b, opt_b = _figures(rows, b.member, b.binarization, b.count)
-          if cons_b and opt_a and max(cons_b)[0] > min(opt_a)[0]:
-            (cb, sb), (oa, sa) = max(cons_b), min(opt_a)
-            status, by = "reversed", "bracket"
-            evidence = (f"{b.member} {sb} {cb:.2f} > {a.member} {sa} {oa:.2f}")
-          elif cons_a and opt_b and max(cons_a)[0] > min(opt_b)[0]:
-            (ca, sa), (ob, sb) = max(cons_a), min(opt_b)
-            status, by = "certified", "bracket"
-            evidence = f"{a.member} {sa} {ca:.2f} > {b.member} {sb} {ob:.2f}"
-        if status == "not certified" and delta is not None:
-          if delta > CERTIFY_Z * stderr:
-            status, by = "certified", "paired"
-            evidence = f"paired {delta:+.2f} ± {stderr:.2f} clear of zero"
-          else:
-            evidence = f"paired {delta:+.2f} ± {stderr:.2f} within {CERTIFY_Z:g} stderr of zero"
-        elif status == "not certified":
-          evidence = "no bracket and no paired values on the same examples"
-        out.append(dict(entry, status=status, by=by, evidence=evidence))
+    sets = {}
+    for r in ordered:  # healthy rows first, best first
+      if r.kind == kind:
+        sets.setdefault((r.binarization, r.count), {}).setdefault(r.member, r)
+    for (binarization, count), members in sets.items():
+      group = sorted(members.values(), key=lambda r: -r.mean_nats)
+      for i, a in enumerate(group):
+        for b in group[i + 1:]:
+          out.append(_certify_pair(rows, kind, a, b))
   return out
+
+
+def _certify_pair(rows: list[Row], kind: str, a: Row, b: Row) -> dict:
+  """One entry of `certify_orderings` for representatives a (higher mean) and b."""
+  delta = stderr = None
+  if a.values is not None and b.values is not None:
+    delta, stderr = paired_difference(a.values, b.values, a.shared_stderr, b.shared_stderr)
+  entry = dict(kind=kind, better=a.name, worse=b.name, delta_nats=delta, delta_stderr=stderr,
+               by=None)
+  if a.flagged or b.flagged:
+    bad = " and ".join(f"{r.name}: {r.diagnostics}" for r in (a, b) if r.flagged)
+    return dict(entry, status="flagged", evidence=f"diagnostics fail ({bad})")
+  cons_a, opt_a = _figures(rows, a.member, a.binarization, a.count)
+  cons_b, opt_b = _figures(rows, b.member, b.binarization, b.count)
+  best = lambda figures: max(figures, key=lambda f: f[0].mean_nats + f[1])
+  worst = lambda figures: min(figures, key=lambda f: f[0].mean_nats + f[1])
+  if cons_b and opt_a:
+    clear, text = _clear_of_zero(best(cons_b), worst(opt_a))
+    if clear:
+      return dict(entry, status="reversed", by="bracket", evidence=text)
+  if cons_a and opt_b:
+    clear, text = _clear_of_zero(best(cons_a), worst(opt_b))
+    if clear:
+      return dict(entry, status="certified", by="bracket", evidence=text)
+  if delta is not None and delta > CERTIFY_Z * stderr:
+    return dict(entry, status="certified", by="paired",
+                evidence=f"paired {delta:+.2f} ± {stderr:.2f} clear of zero")
+  if delta is not None:
+    return dict(entry, status="not certified",
+                evidence=f"paired {delta:+.2f} ± {stderr:.2f} within {CERTIFY_Z:g} stderr of zero")
+  return dict(entry, status="not certified", evidence="no bracket and no per-example values")
 
 
 def markdown_table(rows: list[Row], title: str, orderings: list[dict] | None = None) -> str:
@@ -402,13 +429,15 @@ def member_samples(workdir: str, key, n: int = 16) -> np.ndarray | None:
   return dataset.to_images(np.asarray(sample(key)))
 
 
-def check_bdmc_counts(num_examples: int | None, num_chains: int, field: str = "--bdmc") -> None:
-  """One line unless BDMC's counts make sense (None or 0 examples: no BDMC)."""
+def check_bdmc_counts(num_examples: int | None, num_chains: int,
+                      fields: tuple[str, str] = ("--bdmc", "--bdmc_chains")) -> None:
+  """One line naming the field unless BDMC's counts make sense (None or 0 examples: no
+  BDMC)."""
   if num_examples is not None and num_examples != 0 and num_examples < 2:
-    raise ValueError(f"{field}={num_examples} is invalid; BDMC needs at least 2 simulated "
+    raise ValueError(f"{fields[0]}={num_examples} is invalid; BDMC needs at least 2 simulated "
                      "examples (their spread is the stderr), e.g. 64.")
   if num_chains < 2:
-    raise ValueError(f"{field} chains={num_chains} is invalid; give at least 2 chains, e.g. 16.")
+    raise ValueError(f"{fields[1]}={num_chains} is invalid; give at least 2 chains, e.g. 16.")
 
 
 def check_bdmc_supported(model, params, field: str = "--bdmc") -> None:
@@ -566,7 +595,6 @@ def maybe_bdmc(suite, name: str, member_dir: str, log=print) -> None:
   settings = suite.get("bdmc")
   if not settings or not settings.num_examples:
     return
-  check_bdmc_counts(settings.num_examples, settings.num_chains, "suite bdmc")
   with workdir_lib.claim(member_dir, create=False):
     restored = train.restore_workdir(member_dir)
     _, _, model, backend, state = restored
@@ -589,6 +617,9 @@ def run_suite(suite, workdir: str, log=print) -> list[Row]:
   scratch, the old folder set aside (see `runs.run_or_reuse`).
   """
   check_member_names(suite)
+  if suite.get("bdmc") and suite.bdmc.num_examples:  # before any member trains
+    check_bdmc_counts(suite.bdmc.num_examples, suite.bdmc.num_chains,
+                      ("suite bdmc_examples", "suite bdmc_chains"))
   os.makedirs(workdir, exist_ok=True)
   start = time.perf_counter()
   rows, panel = [], {}

@@ -77,6 +77,20 @@ def test_bdmc_on_a_family_without_ais_is_one_line(runs, capsys):
   assert _eval(runs["gmm"]) == before
 
 
+@pytest.mark.parametrize("args,expected", [
+    (["--bdmc=1"], "--bdmc=1 is invalid; BDMC needs at least 2 simulated examples"),
+    (["--bdmc=8", "--bdmc_chains=1"], "--bdmc_chains=1 is invalid"),
+    (["--annealed_examples=-3"], "--annealed_examples=-3 is invalid")])
+def test_bad_bdmc_and_budget_flags_are_one_line(runs, capsys, args, expected):
+  before = _eval(runs["rbm"])
+  with pytest.raises(SystemExit) as exit_info:
+    evaluate_cli.cli(["prog", f"--workdir={runs['rbm']}", *args])
+  assert exit_info.value.code == 1
+  lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+  assert len(lines) == 1 and expected in lines[0], lines
+  assert _eval(runs["rbm"]) == before
+
+
 def test_a_suites_annealed_budget_scores_the_same_first_examples_for_every_member(tmp_path):
   suite = compare.suite_config(
       "budget", dict(source="digits", validation_size=197, binarization="static",

@@ -156,5 +156,5 @@ class Normaliser:
     """[n, V] exact draws of the RBM view's visible states (h by enumeration, then v | h)."""
     rbm = self.as_rbm(params)
     return bdmc_lib.sample_by_enumeration(lambda h: -hidden_free_energy(rbm, h),
-                                      lambda h, k: sample_visible(rbm, h, k)[0],
-                                      num_units(rbm)[1], key, n)
+                                          lambda h, k: sample_visible(rbm, h, k)[0],
+                                          num_units(rbm)[1], key, n)

@@ -398,7 +398,8 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
           summary.details or {}, first_examples=data.num_examples,
           split_examples=whole.num_examples))
     log.info("%s %s: %s (%.1fs)", split, name, summary, time.perf_counter() - start)
-    print(f"{split} log p(x): {summary}", flush=True)
+    print(f"{split} log p(x): {summary}" + (f" on the first {data.num_examples} examples"
+                                            if data is not whole else ""), flush=True)
     summaries.append(summary)
   diagnostics = evaluation.evaluate_diagnostics(
       model, backend, backend.params(state), getattr(dataset, split),
