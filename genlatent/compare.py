@@ -315,8 +315,9 @@ def _certify_pair(rows: list[Row], kind: str, a: Row, b: Row) -> dict:
       return dict(entry, status="reversed", by="bracket", evidence=text)
   if cons_a and opt_b:
     clear, text = _clear_of_zero(best(cons_a), worst(opt_b))
-    if clear:
-      return dict(entry, status="certified", by="bracket", evidence=text)
+    if clear:  # between exact values the bracket is the values themselves
+      return dict(entry, status="certified", by="exact" if kind == Kind.EXACT.value
+                  else "bracket", evidence=text)
   if delta is not None and delta > CERTIFY_Z * stderr:
     return dict(entry, status="certified", by="paired",
                 evidence=f"paired {delta:+.2f} ± {stderr:.2f} clear of zero")
