@@ -43,7 +43,7 @@ def save_log_likelihood_figure(groups: dict[str, list[tuple[str, float, float, b
   axes[-1, 0].set_xlabel("test log p(x), nats per example (mean ± 2 stderr)")
   if title:
     fig.suptitle(title, fontsize=11)
-  fig.tight_layout()
+  fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.97 if title else 1.0))
   fig.savefig(path, dpi=90)
   plt.close(fig)
   return path
