@@ -38,8 +38,8 @@ def test_tiny_suite_table_and_reuse(tmp_path):
   # Grouped by kind, best first within a kind, never across kinds.
   order = [compare.KIND_ORDER.index(r.kind) for r in rows]
   assert order == sorted(order)
-  for kind in set(r.kind for r in rows):
-    means = [r.mean_nats for r in rows if r.kind == kind]
+  for kind in set(r.kind for r in rows):  # flagged rows last, unranked
+    means = [r.mean_nats for r in rows if r.kind == kind and not r.flagged]
     assert means == sorted(means, reverse=True)
   with open(tmp_path / "results.csv") as f:
     table = list(csv.DictReader(f))
@@ -49,6 +49,7 @@ def test_tiny_suite_table_and_reuse(tmp_path):
   markdown = (tmp_path / "results.md").read_text()
   assert "## exact" in markdown and "## parzen estimate" in markdown
   assert (tmp_path / "samples_panel.png").stat().st_size > 0
+  assert (tmp_path / "results.png").stat().st_size > 0
   assert all(r.num_params > 0 for r in rows)
   # Paired differences: to the best of each kind, on the same test examples.
   for kind in {r.kind for r in rows}:
@@ -206,3 +207,154 @@ def test_the_cli_refuses_bad_member_names_in_one_line(tmp_path):
   assert len(lines) == 1, result.stderr  # every bad name, in the one error line
   assert "members 0 ('vae') and 1 ('vae')" in lines[0] and "'../escaped'" in lines[0]
   assert not os.path.exists(tmp_path / "suite")
+
+
+# ----------------------------------------------------------------- certified orderings
+
+
+def _row(member, estimator, kind, values, details=None, bdmc=None, shared_stderr=0.0):
+  values = np.asarray(values, np.float64)
+  return compare.Row(member, "f", "c", "static", 1, 0.0, estimator, kind, float(values.mean()),
+                     float(values.std(ddof=1) / np.sqrt(values.size)), values.size, None,
+                     values=values, shared_stderr=shared_stderr, details=details, bdmc=bdmc)
+
+
+def _healthy_ais(log_z=10.0):
+  return {"log_partition_estimator": "ais-16x300", "log_z": log_z, "shared_stderr": 0.05,
+          "ais_effective_sample_size": 12.0, "ais_reliable": True}
+
+
+def _status(orderings, better, worse):
+  found = [o for o in orderings if (o["better"], o["worse"]) == (better, worse)]
+  assert len(found) == 1, orderings
+  return found[0]["status"], found[0]["by"]
+
+
+BASE = np.linspace(-22.0, -18.0, 40)  # per-example nats every member shares (hard examples)
+NOISE, NOISE_2 = np.random.default_rng(0).normal(0.0, 1.0, (2, 40))
+NOISE, NOISE_2 = NOISE - NOISE.mean(), NOISE_2 - NOISE_2.mean()  # means exactly as written
+
+
+def test_raise_above_the_others_ais_certifies_by_bracket():
+  rows = [
+      # dbm: AIS (optimistic) −19.8, RAISE (conservative) −19.9
+      _row("dbm", "ais-16x300", "estimate", BASE + 0.2, _healthy_ais()),
+      _row("dbm", "raise-16x300", "estimate", BASE + 0.1),
+      # rbm: AIS −20.5, below dbm's RAISE: dbm > rbm certified by the bracket
+      _row("rbm", "ais-16x300", "estimate", BASE - 0.5 + 0.3 * NOISE, _healthy_ais()),
+      # cd1: AIS −19.75, RAISE −19.6: its conservative figure is above dbm's
+      # optimistic −19.8, so cd1 > dbm is certified too
+      _row("cd1", "ais-16x300", "estimate", BASE + 0.25 + 0.3 * NOISE, _healthy_ais()),
+      _row("cd1", "raise-16x300", "estimate", BASE + 0.4 + 0.3 * NOISE),
+  ]
+  orderings = compare.certify_orderings(compare.add_paired_differences(rows))
+  # One pair per two models, each by its best row on these examples.
+  assert len(orderings) == 3
+  assert _status(orderings, "dbm/ais-16x300", "rbm/ais-16x300") == ("certified", "bracket")
+  assert _status(orderings, "cd1/raise-16x300", "dbm/ais-16x300") == ("certified", "bracket")
+  assert _status(orderings, "cd1/raise-16x300", "rbm/ais-16x300") == ("certified", "bracket")
+  # A bracket within the noise certifies nothing: RAISE −19.9 vs AIS −19.85.
+  close = [rows[0], rows[1], _row("pcd", "ais-16x300", "estimate", BASE + 0.15 + 0.3 * NOISE,
+                                  _healthy_ais())]
+  orderings = compare.certify_orderings(compare.add_paired_differences(close))
+  assert _status(orderings, "dbm/ais-16x300", "pcd/ais-16x300") == ("not certified", None)
+
+
+def test_an_ordering_the_brackets_contradict_is_reversed():
+  rows = [
+      # a's estimate is higher, but it is an optimistic AIS figure; b's lower bound
+      # (conservative, another kind) is above it: b is the better model.
+      _row("a", "ais-16x300", "estimate", BASE + 0.5 + 0.2 * NOISE, _healthy_ais()),
+      _row("b", "ais-16x300", "estimate", BASE + 0.4, _healthy_ais()),
+      _row("b", "elbo", "lower bound", BASE + 0.7),
+  ]
+  orderings = compare.certify_orderings(compare.add_paired_differences(rows))
+  assert _status(orderings, "a/ais-16x300", "b/ais-16x300") == ("reversed", "bracket")
+
+
+def test_paired_intervals_certify_or_not_without_brackets(tmp_path):
+  rows = [
+      _row("iwae", "importance-20", "estimate", BASE + 0.5 + 0.05 * NOISE),
+      _row("vae", "importance-20", "estimate", BASE),
+      _row("vamp", "importance-20", "estimate", BASE - 0.01 + 0.5 * NOISE),
+  ]
+  orderings = compare.certify_orderings(compare.add_paired_differences(rows))
+  # +0.5 nats, paired stderr ~0.01: certified. vae vs vamp: ~0.01 ± 0.08, not.
+  assert _status(orderings, "iwae/importance-20", "vae/importance-20") == ("certified", "paired")
+  assert _status(orderings, "vae/importance-20", "vamp/importance-20") == ("not certified", None)
+  # Importance sampling is conservative only: no bracket without an optimistic figure.
+  assert _status(orderings, "iwae/importance-20", "vamp/importance-20") == ("certified", "paired")
+  paths = compare.write_results(rows, str(tmp_path), "t")
+  markdown = (tmp_path / "results.md").read_text()
+  assert "| vae/importance-20 | vamp/importance-20 |" in markdown and "not certified" in markdown
+  assert (tmp_path / "results.png").stat().st_size > 0 and str(tmp_path / "results.png") in paths
+  records = json.loads((tmp_path / "results.json").read_text())
+  assert [o["status"] for o in records[0]["orderings"]] == ["certified", "certified"]
+
+
+def test_failed_diagnostics_flag_a_row_and_leave_it_unranked(tmp_path):
+  sick = dict(_healthy_ais(), ais_effective_sample_size=1.0, ais_reliable=False)
+  rows = [
+      _row("dbn", "ais-16x300", "estimate", BASE + 3.0, sick),  # highest, but ESS 1 of 16
+      _row("rbm", "ais-16x300", "estimate", BASE + 0.3 * NOISE, _healthy_ais()),
+      _row("vae", "importance-20", "estimate", BASE - 1.0 + 0.1 * NOISE),
+      _row("vae", "ais-hmc-4x100", "estimate", BASE - 0.9 + 0.1 * NOISE,
+           {"hmc_acceptance_second_half": [0.02, 0.05, 0.1],
+            "ais_effective_sample_size_mean": 1.1}),
+  ]
+  rows = compare.sort_rows(compare.add_paired_differences(rows))
+  assert [r.name for r in rows][-2:] == ["dbn/ais-16x300", "vae/ais-hmc-4x100"]  # last: unranked
+  assert rows[0].name == "rbm/ais-16x300" and rows[0].paired_delta_nats == 0.0
+  for r in rows[-2:]:
+    assert r.flagged and r.paired_delta_nats is None and r.paired_best is None
+  assert rows[-2].diagnostics == "log Z ESS 1.0/16 (too low)"
+  assert rows[-1].diagnostics == "HMC acceptance 0.05 (off target), ESS 1.1/4"
+  orderings = compare.certify_orderings(rows)
+  assert _status(orderings, "dbn/ais-16x300", "rbm/ais-16x300") == ("flagged", None)
+  assert _status(orderings, "dbn/ais-16x300", "vae/importance-20") == ("flagged", None)
+  assert _status(orderings, "rbm/ais-16x300", "vae/importance-20") == ("certified", "paired")
+  compare.write_results(rows, str(tmp_path), "t")
+  markdown = (tmp_path / "results.md").read_text()
+  assert "⚠ flagged: log Z ESS 1.0/16 (too low) " in markdown and "| unranked |" in markdown
+
+
+def test_a_bdmc_gap_brackets_hmc_ais_and_boltzmann_ais():
+  vae_bdmc = {"gap": 0.1, "gap_stderr": 0.02, "lower": -20, "upper": -19.9, "lower_stderr": 1,
+              "upper_stderr": 1, "num_examples": 16, "label": "bdmc-4x100", "schedule": "s"}
+  rbm_bdmc = dict(vae_bdmc, gap=0.2, log_z_upper=10.2)
+  hmc = {"hmc_acceptance_second_half": [0.6, 0.65, 0.7]}
+  rows = [
+      # rbm AIS −19.4, conservative −19.6 with BDMC's upper log Z (10.2 vs 10.0);
+      # vae HMC-AIS −20.0, optimistic −19.9 with its BDMC gap: certified by 0.3 ± ~0.05.
+      _row("rbm", "ais-16x300", "estimate", BASE + 0.6 + 0.3 * NOISE, _healthy_ais(10.0),
+           bdmc=rbm_bdmc),
+      _row("vae", "ais-hmc-4x100", "estimate", BASE + 0.05 * NOISE_2, hmc, bdmc=vae_bdmc),
+  ]
+  orderings = compare.certify_orderings(compare.add_paired_differences(rows))
+  assert _status(orderings, "rbm/ais-16x300", "vae/ais-hmc-4x100") == ("certified", "bracket")
+  assert orderings[0]["evidence"].startswith(
+      "rbm ais-16x300 with BDMC's upper log Z -19.60 vs vae ais-hmc-4x100 + BDMC gap -19.90: "
+      "+0.30 ± 0.")
+  # 0.1 nats apart with a paired stderr of ~0.08: neither the bracket nor the pair certifies.
+  close = [_row("rbm", "ais-16x300", "estimate", BASE + 0.5 * NOISE, _healthy_ais(10.0),
+                bdmc=rbm_bdmc),
+           _row("vae", "ais-hmc-4x100", "estimate", BASE + 0.1 + 0.05 * NOISE_2, hmc,
+                bdmc=vae_bdmc)]
+  orderings = compare.certify_orderings(compare.add_paired_differences(close))
+  assert _status(orderings, "vae/ais-hmc-4x100", "rbm/ais-16x300") == ("not certified", None)
+
+
+@pytest.mark.slow
+def test_the_samples_panel_shows_a_member_that_reports_its_own_parzen_row(tmp_path):
+  # The AAE's own estimators include Parzen, so the suite adds no Parzen row for it;
+  # its samples belong in the panel all the same (they were missing before).
+  suite = compare.suite_config(
+      "panel", dict(source="digits", validation_size=197, binarization="static", threshold=0.5,
+                    seed=0),
+      [("aae", "configs/aae.py:smoke", {}),
+       ("vae", "configs/vae.py:smoke", {"eval": {"estimators": "elbo:2"}})],
+      parzen_samples=200)
+  lines = []
+  rows = compare.run_suite(suite, str(tmp_path), log=lines.append)
+  assert sum(r.kind == "parzen estimate" for r in rows if r.member == "aae") == 1
+  assert "samples_panel.png: aae, vae" in lines

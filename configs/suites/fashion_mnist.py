@@ -2,33 +2,48 @@
 binarized at 0.5, same split and seed; the GMM models PCA-50 features of the grey levels.
 
   python -m experiments.compare --suite=configs/suites/fashion_mnist.py --workdir=runs/compare_fmnist
+  python -m experiments.compare --suite=configs/suites/fashion_mnist.py:gpu --workdir=runs/compare_fmnist_gpu
 
 Budget: each member's `fashion_mnist` variant (minutes to tens of minutes each on a 2-core CPU);
-AIS and importance sampling use the full test set. Parzen: 10,000 samples, bandwidth on the
+importance sampling uses the full test set. The annealed estimators (HMC-AIS beside importance
+sampling for the decoder families, RAISE beside AIS for the RBMs) score the first
+`annealed_examples` test examples, the same for every member so their rows stay paired; BDMC
+brackets each decoder family on simulated examples (the Boltzmann members' RBM views have
+500 hidden units, too many to sample exactly, so they report no BDMC). Variant `gpu`: the
+whole test set (annealed_examples 0) with 16 chains, BDMC on 256 simulated examples (not
+measured on this project's machines yet). Parzen: 10,000 samples, bandwidth on the
 validation split.
 """
 
 from genlatent import compare
 
 MEMBERS = [
-    ("gmm", "configs/gmm.py:fashion_mnist", {"data": {"binarization": "none"}}),
-    ("bernoulli_mixture", "configs/bernoulli_mixture.py:fashion_mnist", {}),
-    ("rbm_cd1", "configs/rbm.py:fashion_mnist", {}),
-    ("rbm_pcd", "configs/rbm.py:fashion_mnist,pcd", {}),
-    ("dbn", "configs/dbn.py:fashion_mnist", {}),
-    ("dbm", "configs/dbm.py:fashion_mnist", {}),
-    ("vae", "configs/vae.py:fashion_mnist", {}),
-    ("iwae", "configs/iwae.py:fashion_mnist", {}),
-    ("vamp_vae", "configs/vampprior.py:fashion_mnist", {}),
-    ("ae_gmm", "configs/ae.py:fashion_mnist", {}),
-    ("aae", "configs/aae.py:fashion_mnist", {}),
+    ("gmm", "configs/gmm.py:fashion_mnist", {"data": {"binarization": "none"}}, ""),
+    ("bernoulli_mixture", "configs/bernoulli_mixture.py:fashion_mnist", {}, ""),
+    ("rbm_cd1", "configs/rbm.py:fashion_mnist", {}, "raise:{raise_chains}"),
+    ("rbm_pcd", "configs/rbm.py:fashion_mnist,pcd", {}, "raise:{raise_chains}"),
+    ("dbn", "configs/dbn.py:fashion_mnist", {}, ""),
+    ("dbm", "configs/dbm.py:fashion_mnist", {}, ""),
+    ("vae", "configs/vae.py:fashion_mnist", {}, "ais:{hmc_chains}"),
+    ("iwae", "configs/iwae.py:fashion_mnist", {}, "ais:{hmc_chains}"),
+    ("vamp_vae", "configs/vampprior.py:fashion_mnist", {}, "ais:{hmc_chains}"),
+    ("ae_gmm", "configs/ae.py:fashion_mnist", {}, "ais:{hmc_chains}"),
+    ("aae", "configs/aae.py:fashion_mnist", {}, "ais:{hmc_chains}"),
 ]
+
+# variant: (annealed test examples (0: all), HMC-AIS chains per example, RAISE chains
+# per example, BDMC simulated examples, BDMC chains)
+BUDGETS = {"cpu": (100, 8, 8, 32, 8), "gpu": (0, 16, 16, 256, 16)}
 
 
 def get_config(arg: str = ""):
-  del arg
+  variant = "gpu" if arg == "gpu" else "cpu"
+  annealed, hmc_chains, raise_chains, bdmc_examples, bdmc_chains = BUDGETS[variant]
   return compare.suite_config(
       "genlatent families on Fashion-MNIST (static binarization)",
       dict(source="idx:/usr/share/datasets/fashion-mnist", validation_size=10000,
            binarization="static", threshold=0.5, seed=0),
-      MEMBERS, parzen_samples=10_000)
+      [(name, ref, overrides, extra.format(hmc_chains=hmc_chains, raise_chains=raise_chains))
+       for name, ref, overrides, extra in MEMBERS],
+      parzen_samples=10_000, annealed_examples=annealed, bdmc_examples=bdmc_examples,
+      bdmc_chains=bdmc_chains)

@@ -11,8 +11,9 @@ import jax.numpy as jnp
 from genlatent.boltzmann.energy import (LOG_2, LOG_2PI, free_energy, hidden_free_energy,
                                         hidden_input, is_gaussian, num_units, visible_input,
                                         visible_term)
-from genlatent.boltzmann.gibbs import base_samples
+from genlatent.boltzmann.gibbs import base_samples, sample_visible
 from genlatent.estimators import ais as ais_lib
+from genlatent.estimators import bdmc as bdmc_lib
 from genlatent.estimators.raise_ais import AnnealingPath
 
 
@@ -142,3 +143,18 @@ class Normaliser:
     """log Ẑ by AIS from the base-rate model with `num_chains` chains."""
     return ais_log_partition(self.as_rbm(params), self.base_logits(params), key, num_chains,
                              self.schedule)
+
+  def annealing_path(self, params) -> AnnealingPath:
+    """The path `ais` anneals along (over the RBM view's visible states)."""
+    return annealing_path(self.as_rbm(params), self.base_logits(params))
+
+  def exact_sampling_supported(self, params) -> bool:
+    """Whether `sample_exact` can enumerate the RBM view's hidden side (≤ 20 units)."""
+    return num_units(self.as_rbm(params))[1] <= ais_lib.MAX_ENUMERATION_BITS
+
+  def sample_exact(self, params, key: jax.Array, n: int) -> jax.Array:
+    """[n, V] exact draws of the RBM view's visible states (h by enumeration, then v | h)."""
+    rbm = self.as_rbm(params)
+    return bdmc_lib.sample_by_enumeration(lambda h: -hidden_free_energy(rbm, h),
+                                          lambda h, k: sample_visible(rbm, h, k)[0],
+                                          num_units(rbm)[1], key, n)

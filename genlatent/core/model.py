@@ -54,7 +54,9 @@ class LatentVariable:
   decoder_log_prob(params, x [B, ...], z [B, d]) -> [B] log p(x | z), nats;
   prior_sample(params, key, n) -> [n, d];
   ais_schedule: the β schedule spec of that annealing (`estimators.ais.beta_schedule`);
-  ais_leapfrog_steps: leapfrog steps per HMC transition.
+  ais_leapfrog_steps: leapfrog steps per HMC transition;
+  decoder_sample(params, z [n, d], key) -> [n, *event]: optional, x ~ p(x | z)
+      exactly (data simulated from the model, for BDMC).
   """
 
   log_weights: Callable
@@ -66,6 +68,7 @@ class LatentVariable:
   prior_sample: Optional[Callable] = None
   ais_schedule: str = "sigmoid:1000"
   ais_leapfrog_steps: int = 10
+  decoder_sample: Optional[Callable] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,11 @@ from genlatent.estimators.importance import importance_sampled_log_likelihood
 from genlatent.estimators.parzen import (ParzenWindow, fit_parzen_window, parzen_log_likelihood,
                                          parzen_summary)
 
-__all__ = ["AISResult", "ParzenWindow", "UnsupportedEstimatorError",
+# Estimators whose cost per example is a whole annealing run: evaluations may
+# limit them to a split's first N examples (eval.annealed_examples).
+ANNEALED = ("ais", "raise")
+
+__all__ = ["ANNEALED", "AISResult", "ParzenWindow", "UnsupportedEstimatorError",
            "annealed_importance_sampling", "beta_schedule", "fit_parzen_window",
            "importance_sampled_log_likelihood", "log_likelihood", "parzen_log_likelihood",
            "parzen_summary", "prepare", "resolve", "supported"]

@@ -23,6 +23,7 @@ All values are nats.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple
 
 import jax
@@ -155,8 +156,9 @@ def bdmc_report(result: BDMCResult) -> dict:
   Returns:
     {'lower', 'upper', 'gap'} means over the N simulated examples, each with its
     standard error ('gap' paired per example), and 'num_examples'. For a
-    Boltzmann model the gap is the same for every example, so its stderr is 0
-    and `log_z_lower`/`log_z_upper` (with their delta-method stderrs) are added.
+    Boltzmann model the gap is the same for every example: its stderr is that
+    of the two log Z estimates combined, and `log_z_lower`/`log_z_upper` (with
+    their delta-method stderrs) are added.
   """
   lower = summarize(result.lower, "bdmc-forward", Kind.ESTIMATE)
   upper = summarize(result.upper, "bdmc-reverse", Kind.ESTIMATE)
@@ -165,8 +167,89 @@ def bdmc_report(result: BDMCResult) -> dict:
             "upper": upper.mean, "upper_stderr": upper.stderr,
             "gap": gap, "gap_stderr": gap_stderr, "num_examples": lower.count}
   if isinstance(result.forward, ais_lib.AISResult):
+    report["gap_stderr"] = math.hypot(float(result.forward.stderr), float(result.reverse.stderr))
     report.update(log_z_lower=float(result.forward.log_z),
                   log_z_lower_stderr=float(result.forward.stderr),
                   log_z_upper=float(result.forward.log_z) + gap,
                   log_z_upper_stderr=float(result.reverse.stderr))
   return report
+
+
+def unsupported_reason(model, params=None) -> str | None:
+  """Why `model_bdmc` cannot bracket `model` (one sentence), or None where it can.
+
+  Decoder models need a prior, a decoder and an exact decoder sampler
+  (`LatentVariable.decoder_sample`); Boltzmann models need a normaliser with an
+  annealing path whose RBM view can be sampled exactly (≤ 20 hidden units,
+  checked only when `params` are given).
+  """
+  boltzmann, latent = model.densities.boltzmann, model.densities.latent
+  if boltzmann is not None:
+    normaliser = boltzmann.normaliser
+    if getattr(normaliser, "sample_exact", None) is None:
+      return (f"model {model.name!r} has a Boltzmann normaliser without an annealing path and "
+              "exact sampler")
+    if params is not None and not normaliser.exact_sampling_supported(params):
+      return (f"BDMC on model {model.name!r} needs exact samples of its RBM view, drawn by "
+              f"enumerating at most {ais_lib.MAX_ENUMERATION_BITS} hidden units; this one has "
+              "more (train a smaller top layer, or compare with --estimators=ais:M,raise:M)")
+    return None
+  if latent is not None and latent.prior_log_prob is not None:
+    if latent.decoder_sample is None:
+      return f"model {model.name!r} exposes no exact sampler of p(x | z) to simulate data from"
+    return None
+  return (f"model {model.name!r} has no annealing path (neither a Boltzmann normaliser nor a "
+          "prior and decoder), so no AIS to run both ways")
+
+
+def model_bdmc(model, params, key: jax.Array, num_examples: int, num_chains: int):
+  """BDMC for any model `unsupported_reason` accepts, along the model's own AIS schedule.
+
+  Decoder models (`decoder_bdmc`): N examples (x, z) ~ p(z) p(x | z), C chains
+  per example each way, the family's `ais_schedule` and leapfrog steps.
+  Boltzmann models (`boltzmann_bdmc` on the normaliser's RBM view): N exact
+  states of the RBM view, C forward chains, N reverse chains, the normaliser's
+  schedule; the per-example bounds are on the RBM view's log-probability of
+  those states (for an RBM, log p(x)) and the gap is that of log Z, which every
+  log p(x) of the model shares.
+
+  Traceable in `params` and `key` (wrap it in `jax.jit`, the counts static).
+  Returns a `BDMCResult` (its settings: `bdmc_settings`).
+  Raises:
+    ValueError: `unsupported_reason` (one sentence) when the model has no BDMC.
+  """
+  reason = unsupported_reason(model, params)
+  if reason is not None:
+    raise ValueError(reason)
+  boltzmann = model.densities.boltzmann
+  if boltzmann is not None:
+    normaliser = boltzmann.normaliser
+    simulated = normaliser.sample_exact(params, jax.random.fold_in(key, 0), num_examples)
+    return boltzmann_bdmc(normaliser.annealing_path(params), simulated,
+                          jax.random.fold_in(key, 1), num_chains=num_chains,
+                          schedule=normaliser.schedule)
+  latent = model.densities.latent
+
+  def sample_joint(k, n):
+    z = latent.prior_sample(params, jax.random.fold_in(k, 0), n)
+    return latent.decoder_sample(params, z, jax.random.fold_in(k, 1)), z
+
+  return decoder_bdmc(
+      lambda z: latent.prior_log_prob(params, z),
+      lambda xi, z: latent.decoder_log_prob(params, xi[None], z[None])[0],
+      lambda k, n: latent.prior_sample(params, k, n), sample_joint, key, num_examples,
+      num_chains=num_chains, schedule=latent.ais_schedule,
+      num_leapfrog_steps=latent.ais_leapfrog_steps)
+
+
+def bdmc_settings(model, num_chains: int) -> dict:
+  """What `model_bdmc` runs for `model`: {'path', 'schedule', 'schedule_steps',
+  'num_chains', 'label'} (host values for eval.json)."""
+  boltzmann = model.densities.boltzmann
+  if boltzmann is not None:
+    schedule, path = boltzmann.normaliser.schedule, "boltzmann: log Z of the RBM view"
+  else:
+    schedule, path = model.densities.latent.ais_schedule, "decoder: HMC from p(z) to p(z | x)"
+  steps = ais_lib.schedule_steps(schedule)
+  return {"path": path, "schedule": str(schedule), "schedule_steps": steps,
+          "num_chains": int(num_chains), "label": f"bdmc-{int(num_chains)}x{steps}"}

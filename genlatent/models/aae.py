@@ -527,7 +527,8 @@ def build_aae_parts(config, data_shape) -> AAEParts:
       prior_log_prob=lambda params, z: prior.log_prob(prior_params(params), z),
       decoder_log_prob=lambda params, x, z: likelihood.log_prob(x, decoder_out(params, z)),
       prior_sample=prior_codes, ais_schedule=config.ais_schedule,
-      ais_leapfrog_steps=int(config.ais_leapfrog_steps))
+      ais_leapfrog_steps=int(config.ais_leapfrog_steps),
+      decoder_sample=lambda params, z, key: likelihood.sample(decoder_out(params, z), key))
             if probabilistic and not clustering else None)
   model = Model(name="aae", init=init, update=update, init_state=init_state,
                 densities=Densities(latent=latent), sample=sample,

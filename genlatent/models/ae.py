@@ -108,6 +108,7 @@ def build_ae(config, data_shape) -> Model:
       decoder_log_prob=lambda params, x, z: likelihood.log_prob(x, decoder_out(params, z)),
       prior_sample=lambda params, key, n: code_gmm.sample(params["code_density"], key, n),
       ais_schedule=config.ais_schedule,
-      ais_leapfrog_steps=int(config.ais_leapfrog_steps)))
+      ais_leapfrog_steps=int(config.ais_leapfrog_steps),
+      decoder_sample=lambda params, z, key: likelihood.sample(decoder_out(params, z), key)))
   return Model(name="ae", init=init, loss=loss, densities=densities, sample=sample, encode=encode, decode=decode,
                reconstruct=reconstruct, finalize=finalize, discrete=likelihood.discrete)

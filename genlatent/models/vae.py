@@ -123,6 +123,10 @@ class VAE(nn.Module):
     """[...] log p(x | z), nats, for bottom-layer codes z [..., B, d1]."""
     return self.likelihood.log_prob(x, self.decoder(z))
 
+  def decoder_sample(self, z: jax.Array, key: jax.Array) -> jax.Array:
+    """[..., B, *data_shape] exact draws x ~ p(x | z) (BDMC simulates data with them)."""
+    return self.likelihood.sample(self.decoder(z), key)
+
   def terms(self, x: jax.Array, eps):
     """Per-sample pieces for noise eps ([S, B, d], or a pair for two layers).
 
@@ -323,6 +327,7 @@ def build_vae(config, data_shape) -> Model:
       prior_log_prob=lambda params, z: apply(params, z, method="prior_log_prob"),
       decoder_log_prob=lambda params, x, z: apply(params, x, z, method="decoder_log_prob"),
       prior_sample=lambda params, key, n: apply(params, key, n, method="prior_sample"),
+      decoder_sample=lambda params, z, key: apply(params, z, key, method="decoder_sample"),
       ais_schedule=config.ais_schedule,
       ais_leapfrog_steps=int(config.ais_leapfrog_steps)) if layers == 1 else {}
   densities = Densities(elbo=elbo, latent=LatentVariable(log_weights=log_weights,

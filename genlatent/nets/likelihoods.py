@@ -19,13 +19,15 @@ from genlatent.core import maths
 class Likelihood(NamedTuple):
   """log_prob(x [..., *event], out [..., *event[:-1], C*P]) -> [...] nats;
   mean(out) -> [..., *event] the mean image; discrete: whether log p is a probability
-  mass (comparable in bits/dim) rather than a density."""
+  mass (comparable in bits/dim) rather than a density; sample(out, key) -> [..., *event]
+  an exact draw x ~ p(x | out) (simulated data for BDMC)."""
 
   name: str
   params_per_channel: int
   log_prob: Callable
   mean: Callable
   discrete: bool
+  sample: Callable | None = None
 
 
 def _split(out, parts):
@@ -36,7 +38,9 @@ def bernoulli(event_ndim: int) -> Likelihood:
   return Likelihood(
       "bernoulli", 1,
       lambda x, out: maths.bernoulli_log_prob(x, out, event_ndim),
-      jax.nn.sigmoid, discrete=True)
+      jax.nn.sigmoid, discrete=True,
+      sample=lambda out, key: jax.random.bernoulli(
+          key, jax.nn.sigmoid(out)).astype(jnp.float32))
 
 
 def gaussian(event_ndim: int, scale: float | None) -> Likelihood:
@@ -53,7 +57,17 @@ def gaussian(event_ndim: int, scale: float | None) -> Likelihood:
                    axis=-1)
 
   mean_fn = (lambda out: _split(out, 2)[0]) if scale is None else (lambda out: out)
-  return Likelihood("gaussian", 2 if scale is None else 1, log_prob, mean_fn, discrete=False)
+
+  def sample(out, key):
+    if scale is None:
+      mean, log_var = _split(out, 2)
+      std = jnp.exp(0.5 * jnp.clip(log_var, -10.0, 10.0))
+    else:
+      mean, std = out, scale
+    return mean + std * jax.random.normal(key, mean.shape)
+
+  return Likelihood("gaussian", 2 if scale is None else 1, log_prob, mean_fn, discrete=False,
+                    sample=sample)
 
 
 def discretized_logistic(event_ndim: int, num_bins: int) -> Likelihood:
@@ -85,8 +99,16 @@ def discretized_logistic(event_ndim: int, num_bins: int) -> Likelihood:
     ll = jnp.where(at_low, log_cdf_upper, jnp.where(at_high, log_sf_lower, log_mid))
     return jnp.sum(ll, axis=-1)
 
+  def sample(out, key):
+    # A logistic draw, then the bin it falls in (the edge bins take the tails).
+    mean, log_scale = _split(out, 2)
+    u = jax.random.uniform(key, mean.shape, minval=1e-6, maxval=1.0 - 1e-6)
+    y = mean + jnp.exp(jnp.clip(log_scale, -7.0, 5.0)) * (jnp.log(u) - jnp.log1p(-u))
+    return jnp.clip(jnp.round(y * (num_bins - 1)), 0, num_bins - 1) / (num_bins - 1)
+
   return Likelihood("discretized_logistic", 2, log_prob,
-                    lambda out: jnp.clip(_split(out, 2)[0], 0.0, 1.0), discrete=True)
+                    lambda out: jnp.clip(_split(out, 2)[0], 0.0, 1.0), discrete=True,
+                    sample=sample)
 
 
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "discretized_logistic")

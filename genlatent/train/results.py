@@ -6,6 +6,7 @@ on a restored workdir; the estimates themselves come from `evaluation`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -14,6 +15,7 @@ import jax
 import numpy as np
 
 from genlatent import estimators as estimators_lib
+from genlatent import data as data_lib
 from genlatent import viz
 from genlatent.core import ESTIMATORS, Model
 from genlatent.train import evaluation
@@ -45,12 +47,18 @@ def check_estimators(spec: str, field: str, model: Model, dataset) -> list[tuple
 
 
 def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: str,
-                       estimators: str | None = None, split: str = "test") -> dict:
+                       estimators: str | None = None, split: str = "test",
+                       annealed_examples: int | None = None) -> dict:
   """Evaluates every configured estimator on `split` and writes it into eval.json.
 
   `estimators` (default: the config's eval.estimators) is checked before any
   work, so an evaluation that would compute nothing changes nothing. The other
   splits' results in eval.json stay (see `evaluation.write_eval_json`).
+  The annealed estimators (`estimators.ANNEALED`) score only the split's first
+  `annealed_examples` examples when that is > 0 (default: eval.annealed_examples,
+  0 = all), recorded in their details as `first_examples` of `split_examples`:
+  every run with the same N scores the same examples, so two models' annealed
+  values stay paired.
 
   Returns:
     {split: [Summary per estimator]}, log p(x) in nats per example.
@@ -62,15 +70,26 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
     raise ValueError(f"the {split} split is empty (data.validation_size="
                      f"{config.data.validation_size}); evaluate another --split.")
   keys = run_keys(config)
+  if annealed_examples is None:
+    annealed_examples = config.eval.get("annealed_examples", 0)  # set by suites only
+  whole = getattr(dataset, split)
   summaries = []
   for i, (name, num_samples) in enumerate(evaluation.parse_estimators(spec)):
     start = time.perf_counter()
+    data = whole
+    if name in estimators_lib.ANNEALED and 0 < annealed_examples < whole.num_examples:
+      data = data_lib.Split(whole.x[:annealed_examples], whole.labels[:annealed_examples])
     summary = evaluation.evaluate_split(
-        model, backend, backend.params(state), getattr(dataset, split), estimator=name,
+        model, backend, backend.params(state), data, estimator=name,
         num_samples=num_samples, batch_size=config.eval.batch_size,
         key=jax.random.fold_in(keys["eval"], 1_000_000 + i), dataset=dataset)
+    if data is not whole:
+      summary = dataclasses.replace(summary, details=dict(
+          summary.details or {}, first_examples=data.num_examples,
+          split_examples=whole.num_examples))
     log.info("%s %s: %s (%.1fs)", split, name, summary, time.perf_counter() - start)
-    print(f"{split} log p(x): {summary}", flush=True)
+    print(f"{split} log p(x): {summary}" + (f" on the first {data.num_examples} examples"
+                                            if data is not whole else ""), flush=True)
     summaries.append(summary)
   diagnostics = evaluation.evaluate_diagnostics(
       model, backend, backend.params(state), getattr(dataset, split),
