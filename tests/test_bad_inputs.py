@@ -111,6 +111,13 @@ CASES = [
     (train_cli, [SMOKE, "--workdir={file}/sub"], "cannot be created"),
     (train_cli, [SMOKE, "--workdir={new}", "--config.model.latent_dim=-1"],
      "model.latent_dim=-1 is invalid"),
+    # Unknown names: model, data folder, prior (a new workdir: nothing may be created).
+    (train_cli, [SMOKE, "--workdir={new}", "--config.model.name=vea"],
+     "Unknown model 'vea'. Known models:"),
+    (train_cli, [SMOKE, "--workdir={new}", "--config.data.source=idx:/nonexistent/folder"],
+     "/nonexistent/folder"),
+    (train_cli, [SMOKE, "--workdir={new}", "--config.model.prior=vamp_typo"],
+     "Unknown prior 'vamp_typo'. Known priors:"),
     (evaluate_cli, ["--workdir={run}", "--estimators=,"],
      "--estimators=',' names no estimator"),
     (evaluate_cli, ["--workdir={run}", "--estimators=elbo:0"],

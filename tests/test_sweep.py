@@ -30,7 +30,7 @@ SWEEP_CONFIG = textwrap.dedent('''
 
 
 @pytest.mark.slow
-def test_expand_run_and_aggregate(tmp_path):
+def test_expand_run_aggregate_and_retrain_a_changed_point(tmp_path):
   path = tmp_path / "sweep_config.py"
   path.write_text(SWEEP_CONFIG)
   ref = f"{path}:smoke"
@@ -51,24 +51,8 @@ def test_expand_run_and_aggregate(tmp_path):
   assert "000_model.latent_dim=1" in table
   assert len(json.loads((workdir / "results.json").read_text())) == 4
 
-
-def test_config_without_sweep_and_bad_override(tmp_path):
-  path = tmp_path / "plain.py"
-  path.write_text("from configs import vae\nget_config = vae.get_config\n")
-  with pytest.raises(ValueError, match="defines no get_sweep"):
-    sweeps.expand(str(path))
-  with pytest.raises(KeyError, match="no field 'latnt_dim'"):
-    runs.load_config_ref("configs/vae.py:smoke", {"model.latnt_dim": 2})
-
-
-def test_a_point_whose_config_changed_is_retrained_not_resumed(tmp_path):
-  path = tmp_path / "sweep_config.py"
-  path.write_text(SWEEP_CONFIG)
-  ref = f"{path}:smoke"
-  points = sweeps.expand(ref)
-  workdir = tmp_path / "runs"
-  sweeps.run_point(ref, points, 0, str(workdir), log=lambda s: None)
-  # The config module's base changes under the same point name.
+  # The config module's base changes under the same point name: that point is
+  # retrained, not resumed.
   path.write_text(SWEEP_CONFIG.replace("config.num_steps = 4", "config.num_steps = 6"))
   lines = []
   outcome = sweeps.run_point(ref, points, 0, str(workdir), log=lines.append)
@@ -81,6 +65,15 @@ def test_a_point_whose_config_changed_is_retrained_not_resumed(tmp_path):
   new = workdir / "000_model.latent_dim=1"
   assert json.loads((new / "eval.json").read_text())["step"] == 6
   assert json.loads((new / "config.json").read_text())["num_steps"] == 6
+
+
+def test_config_without_sweep_and_bad_override(tmp_path):
+  path = tmp_path / "plain.py"
+  path.write_text("from configs import vae\nget_config = vae.get_config\n")
+  with pytest.raises(ValueError, match="defines no get_sweep"):
+    sweeps.expand(str(path))
+  with pytest.raises(KeyError, match="no field 'latnt_dim'"):
+    runs.load_config_ref("configs/vae.py:smoke", {"model.latnt_dim": 2})
 
 
 # ------------------------------------------------------------------ sweeps in worker processes

@@ -58,7 +58,7 @@ import numpy as np
 from absl import app, flags
 
 from configs import vae as vae_experiment
-from experiments.benchmarks import common
+from experiments.benchmarks import common, report
 from genlatent import data as data_lib
 from genlatent import estimators
 from genlatent.data import idx
@@ -362,6 +362,22 @@ def main(argv):
                  "yes" if ok else f"NO ({max(chunked):.0f} MiB)"))
   print(common.table(rows, "Importance-sampled evaluation, VAE 784-500-20 — "
                            "median [min–max] over windows"), flush=True)
+  med = common.median
+  report.emit("iwae_eval", {
+      "evaluation_over_peak": report.ratio(med(fraction), 0.65),
+      "chunked_peak_rss_gib": report.ratio(max(chunked) / 1024 if FLAGS.memory else None,
+                                           MEMORY_LIMIT_GIB, "<="),
+  }, {
+      "decoder_evaluations_per_s": med(rates["eval"]),
+      "matmul_peak_flops_per_s": med(rates["peak"]),
+      "decoder_matmuls_over_peak": med(chain_fraction),
+      "full_pass_s_projected": med(full_pass_s),
+      "first_call_s": compile_s,
+      "xla_flops_per_batch": xla,
+      "hand_flops_per_batch": hand["total"],
+      "memory": results if FLAGS.memory else None,
+  }, settings={"k": k, "batch_size": b, "chunk_size": c, "windows": FLAGS.windows,
+               "examples": n, "peak_n": peak_n, "data": source})
   if FLAGS.memory and not ok:
     sys.exit(1)
 

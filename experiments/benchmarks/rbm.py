@@ -36,12 +36,14 @@ import numpy as np
 from absl import app, flags
 
 from configs import rbm as rbm_config
-from experiments.benchmarks import common
+from experiments.benchmarks import common, report
 from genlatent import data as data_lib
 from genlatent.models import build_model
 from genlatent import boltzmann
 
 FLAGS = flags.FLAGS
+SPEEDUP_GOAL = 3.0  # × the faster scikit-learn precision timed (issue 14)
+PEAK_GOAL = 0.65  # fraction of the float32 matmul peak, CD-1 and AIS alike (issue 14)
 flags.DEFINE_integer("windows", 2, "Timing windows; each runs one epoch of each contender.")
 flags.DEFINE_integer("num_hidden", 500, "Hidden units.")
 flags.DEFINE_integer("batch_size", 100, "Examples per CD step.")
@@ -160,6 +162,19 @@ def main(argv):
             f"{ais_flops / 1e9:.1f} GFLOP/s = {ais_flops / peak:.0%}"),
            (f"matmul peak ({peak_n}^3 float32)", f"{peak / 1e9:.1f} GFLOP/s")]
   print(common.table(rows, f"RBM benchmark, medians of {FLAGS.windows} windows [min-max]"))
+  ratios = {"cd1_over_peak": report.ratio(achieved / peak if flops else None, PEAK_GOAL),
+            "ais_over_peak": report.ratio(ais_flops / peak, PEAK_GOAL)}
+  medians = {"genlatent_epoch_s": ours_s, "compile_s": compile_s,
+             "xla_flops_per_step": flops or None, "ais_s": ais_s,
+             "ais_chain_step_units_per_s": unit_rate, "matmul_peak_flops_per_s": peak}
+  # The speed-up is against the faster scikit-learn precision timed (issue 14).
+  sklearn_s = {name: common.median(seconds[name]) for name in contenders
+               if name.startswith("sklearn")}
+  ratios["speedup_over_sklearn"] = report.ratio(min(sklearn_s.values()) / ours_s, SPEEDUP_GOAL)
+  medians.update({f"{name}_epoch_s": value for name, value in sklearn_s.items()})
+  report.emit("rbm", ratios, medians, settings={
+      "data": description, "num_hidden": FLAGS.num_hidden, "batch_size": FLAGS.batch_size,
+      "windows": FLAGS.windows, "ais_chains": m, "ais_steps": k, "peak_n": peak_n})
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import optax
 from absl import app, flags
 
 from configs import vae as vae_experiment
-from experiments.benchmarks import common
+from experiments.benchmarks import common, report
 from genlatent.core import TrainState
 from genlatent.models import build_model
 from genlatent.train.trainer import gradient_update
@@ -382,6 +382,22 @@ def main(argv):
     print(f"WARNING: the host was busy (1-min load average {load:.1f} on {threads} cores): "
           "all rates are low and JAX ÷ PyTorch is inflated; rerun on an idle machine "
           "before quoting these numbers.")
+  med = common.median
+  report.emit("vae_step", {
+      "jax_over_torch": report.ratio(med(ratio) if reference is not None else None, 1.5),
+      "jax_over_peak": report.ratio(med(jax_fraction), 0.65),
+  }, {
+      "jax_steps_per_s": med(rates["jax"]),
+      "torch_steps_per_s": med(rates["torch"]) if reference is not None else None,
+      "torch_over_peak": med(torch_fraction) if reference is not None else None,
+      "matmul_peak_flops_per_s": med(rates["peak"]),
+      "matmul_chain_over_peak": med(chain_fraction),
+      "jax_compile_s": compile_s,
+      "xla_flops_per_step": xla_flops,
+      "hand_flops_per_step": hand["exact"],
+      "peak_rss_mib": common.peak_rss_mib(),
+  }, settings={"batch_size": batch_size, "windows": FLAGS.windows, "steps": steps,
+               "peak_n": peak_n, "data": source, "busy_load_average": load})
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The AAE family: the discriminator's optimum, phase isolation, matching a prior,
-label regularisation, clustering, importance sampling, and data parallelism."""
+label regularisation, clustering and importance sampling (its 1-vs-8-device run:
+tests/train/test_parallel.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -11,13 +12,12 @@ import scipy.integrate
 import scipy.stats
 
 from configs import aae as aae_config
-from genlatent import nets, train
+from genlatent import nets
 from genlatent.core import PRIORS
 from genlatent.data import load_dataset
 from genlatent import estimators
 from genlatent.metrics import clustering_accuracy
 from genlatent.models.aae import build_aae_parts, discriminator_loss, generator_loss
-from tests.train.helpers import assert_trees_close
 
 LOG_4 = float(np.log(4.0))
 
@@ -353,23 +353,3 @@ def test_component_style_codes_walk_each_component_the_same_way():
   for c in range(10):
     assert np.all(radius[:, c] > np.sqrt(c / 10) - 0.1)
     assert np.all(radius[:, c] < np.sqrt((c + 1) / 10) + 0.1)
-
-
-# --------------------------------------------------------------------------- data parallelism
-
-
-@pytest.mark.slow
-def test_one_device_mesh_and_two_device_pmap_give_the_same_params(tmp_path):
-  # Two devices exercise every `pmean` of the three phases (and the batch mean of the
-  # class discriminator) at a fraction of eight devices' compile time.
-  assert jax.local_device_count() >= 2, "conftest forces 8 host devices"
-  finals = {}
-  for backend, devices in (("mesh", 1), ("pmap", 2)):
-    config = aae_config.get_config("smoke")
-    config.update(num_steps=2, batch_size=40, parallelism=backend, num_devices=devices,
-                  checkpoint_every=2, final_evaluation=False, eval_every=0)
-    config.data.validation_size = 197
-    # Noise on the encoder's input, per example; the clustering variant for the batch mean.
-    config.model.update(posterior="universal", variant="clustering")
-    finals[backend] = train.train_and_evaluate(config, str(tmp_path / backend))
-  assert_trees_close(finals["mesh"].params, finals["pmap"].params, atol=1e-5)

@@ -1,8 +1,7 @@
-"""The Gaussian mixture family against scikit-learn, closed forms and itself on 8 devices."""
+"""The Gaussian mixture family against scikit-learn and closed forms (its 1-vs-8-device run:
+tests/train/test_parallel.py)."""
 
 import copy
-import json
-import os
 import warnings
 
 import jax
@@ -14,13 +13,11 @@ import pytest
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
-from configs import gmm as gmm_config
-from genlatent import data, runs, train
+from genlatent import data
 from genlatent.core import Kind, mixture
 from genlatent import estimators
 from genlatent.models import build_model, gmm
 from tests.models import helpers
-from tests.train.helpers import assert_trees_close
 
 TYPES = mixture.COVARIANCE_TYPES
 
@@ -300,40 +297,6 @@ def test_gradient_training_reaches_the_em_optimum():
   u = gmm.constrain(params["unconstrained_precision_cholesky"], "full", ceiling)
   np.testing.assert_allclose(gmm.constrain(gmm.unconstrain(u, "full", ceiling), "full", ceiling),
                              u, rtol=1e-4, atol=1e-5)
-
-
-def smoke_config(**overrides):
-  config = gmm_config.get_config("smoke")
-  config.progress_bar = False
-  config.final_evaluation = False
-  config.eval_every = 0
-  return runs.apply_overrides(config, overrides)
-
-
-@pytest.mark.slow
-def test_eight_devices_give_the_same_em_result_as_one_and_the_cli_run_is_complete(tmp_path):
-  assert jax.local_device_count() == 8, "conftest forces 8 host devices"
-  finals = {}
-  for backend, devices in (("mesh", 1), ("mesh", 8), ("pmap", 8)):
-    # The 8-device mesh run goes through to evaluation and figures, as the CLI does.
-    # 1240 rows in 5 chunks of 248 (31 per device): chunks are split over devices too.
-    config = smoke_config(parallelism=backend, num_devices=devices, num_steps=4,
-                          checkpoint_every=4, final_evaluation=devices == 8 and backend == "mesh",
-                          **{"model.chunk_size": 248})
-    finals[backend, devices] = train.train_and_evaluate(config, str(tmp_path / f"{backend}{devices}"))
-  for run in (("mesh", 8), ("pmap", 8)):
-    assert int(finals[run].step) == 4
-    assert_trees_close(finals["mesh", 1].params, finals[run].params, atol=2e-4)
-    assert_trees_close(finals["mesh", 1].extra, finals[run].extra, atol=2e-5)
-
-  workdir = tmp_path / "mesh8"
-  with open(workdir / "eval.json", encoding="utf-8") as f:
-    result = json.load(f)
-  first = result["splits"]["test"][0]
-  assert (first["estimator"], first["kind"]) == ("exact", "exact")
-  assert result["features"] == "pca-8" and np.isfinite(first["mean_nats"])
-  for name in ("samples.png", "reconstructions.png", "components.png"):
-    assert os.path.getsize(workdir / name) > 0
 
 
 def test_unknown_training_and_covariance_type_are_clear_errors():
