@@ -12,11 +12,13 @@ import sys
 
 import pytest
 
+from tests import xla
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(*args, expect=0):
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  env = dict(os.environ, XLA_FLAGS=xla.flags(num_devices=2))
   proc = subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=300)
   assert proc.returncode == expect, proc.stdout + proc.stderr

@@ -13,6 +13,8 @@ import pytest
 
 from genlatent import runs, sweeps
 
+from tests import xla
+
 SWEEP_CONFIG = textwrap.dedent('''
     from configs import vae
 
@@ -100,7 +102,7 @@ PROCESS_SWEEP = textwrap.dedent('''
 def _start_sweep(tmp_path, steps, processes=2):
   path = tmp_path / "sweep_config.py"
   path.write_text(PROCESS_SWEEP.format(steps=list(steps)))
-  env = dict(os.environ, PYTHONPATH=REPO, XLA_FLAGS="", JAX_PLATFORMS="cpu")
+  env = dict(os.environ, PYTHONPATH=REPO, XLA_FLAGS=xla.flags(), JAX_PLATFORMS="cpu")
   out = open(tmp_path / "sweep.log", "w")
   proc = subprocess.Popen(
       [sys.executable, "-m", "experiments.sweep", f"--config={path}",

@@ -10,6 +10,7 @@ import pytest
 
 from genlatent.estimators import ais
 from genlatent import boltzmann
+from tests import xla
 from tests.train.helpers import random_rbm
 
 
@@ -72,7 +73,7 @@ def _batched_ais(schedule, num_chains=100):
   stacked, offsets = _padded_batch(models)
   keys = jax.random.split(jax.random.PRNGKey(7), len(models))
   run = jax.jit(jax.vmap(lambda p, k: boltzmann.ais_log_partition(
-      p, jnp.zeros((PADDED[0],)), k, num_chains, schedule)))
+      p, jnp.zeros((PADDED[0],)), k, num_chains, schedule)), compiler_options=xla.OPTIMIZED)
   result = run(stacked, keys)
   exact = np.array([_brute_force_log_z(p) for p in models])
   return result, offsets, exact

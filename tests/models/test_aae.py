@@ -18,6 +18,7 @@ from genlatent.data import load_dataset
 from genlatent import estimators
 from genlatent.metrics import clustering_accuracy
 from genlatent.models.aae import build_aae_parts, discriminator_loss, generator_loss
+from tests import xla
 
 LOG_4 = float(np.log(4.0))
 
@@ -265,7 +266,8 @@ def test_clustering_accuracy_on_digits():
              "mask": jnp.ones(100)}
     return model.update(state, batch, jax.random.fold_in(k, 1))
 
-  state, _ = jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(2000)))(state)
+  state, _ = jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(2000)),
+                     compiler_options=xla.OPTIMIZED)(state)
   metrics = model.split_metrics(state.params, key, dataset, "test")
   assert metrics["clustering_accuracy"] > 0.45, metrics
   assert metrics["clustering_clusters_used"] >= 8 and metrics["clustering_examples"] == 360

@@ -14,6 +14,7 @@ from configs import vae as vae_config
 from genlatent import data as data_lib
 from genlatent import runs
 from genlatent import train
+from tests import xla
 from tests.train.helpers import assert_trees_close, params_of, smoke_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -95,7 +96,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path):
   cmd = [sys.executable, "-m", "experiments.train", "--config=configs/vae.py:smoke",
          f"--workdir={workdir}", "--config.num_steps=1000000", "--config.checkpoint_every=1000000",
          "--config.log_every=10", "--config.final_evaluation=false"]
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  env = dict(os.environ, XLA_FLAGS=xla.flags(num_devices=1))
   proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
   metrics = workdir / "metrics.jsonl"

@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-import pytest
-
+from tests import xla
 from tests.train.helpers import assert_trees_close, params_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -31,7 +30,7 @@ def _free_port():
 
 def _launch(workdir, devices_per_process, env_extra, args=ARGS):
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=REPO,
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices_per_process}",
+             XLA_FLAGS=xla.flags(num_devices=devices_per_process),
              **env_extra)
   return subprocess.Popen([sys.executable, "-m", "experiments.train", *args,
                            f"--workdir={workdir}"], cwd=REPO, env=env,
