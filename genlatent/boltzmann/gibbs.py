@@ -22,7 +22,7 @@ def uniform_noise(key: jax.Array, index: Optional[jax.Array], shape: tuple) -> j
   devices (`genlatent.core.rng`); without `index`, one draw of the whole array.
   """
   if index is None:
-    return jax.random.uniform(key, shape)
+    return rng.uniform(key, tuple(shape))
   return rng.example_uniform(key, index, tuple(shape[1:]))
 
 

@@ -12,6 +12,7 @@ from genlatent.boltzmann.energy import (LOG_2, LOG_2PI, free_energy, hidden_free
                                         hidden_input, is_gaussian, num_units, visible_input,
                                         visible_term)
 from genlatent.boltzmann.gibbs import base_samples, sample_visible
+from genlatent.core import rng
 from genlatent.estimators import ais as ais_lib
 from genlatent.estimators import bdmc as bdmc_lib
 from genlatent.estimators.raise_ais import AnnealingPath
@@ -85,7 +86,7 @@ def annealing_path(params: dict, base_visible_bias: jax.Array) -> AnnealingPath:
              + jnp.sum(jax.nn.softplus(beta * x) - jax.nn.softplus(beta_prev * x), axis=-1))
     # One draw of uniforms per step for both layers: on CPU the generator's
     # per-call cost, not its per-number cost, dominates for small models.
-    u = jax.random.uniform(key, (x.shape[0], x.shape[1] + (0 if gaussian else v.shape[1])))
+    u = rng.uniform(key, (x.shape[0], x.shape[1] + (0 if gaussian else v.shape[1])))
     h = (u[:, :x.shape[1]] < jax.nn.sigmoid(beta * x)).astype(jnp.float32)
     a = (1.0 - beta) * base_visible_bias + beta * visible_input(params, h)
     if gaussian:
