@@ -22,6 +22,7 @@ BENCHMARKS = {
     "gmm": ["--scaling=false"],
     "rbm": [],
     "ais": [],
+    "gibbs_profile": [],
 }
 # Each benchmark's smallest budget: a check that it runs and reports, not a measurement.
 QUICK = {
@@ -30,6 +31,7 @@ QUICK = {
     "gmm": ["--scaling=false", "--windows=1", "--iterations=5"],
     "rbm": ["--windows=1", "--ais_steps=200"],
     "ais": ["--quick"],
+    "gibbs_profile": ["--calls=5", "--repeats=1", "--ais_steps=20"],
 }
 
 
