@@ -84,8 +84,8 @@ def annealing_path(params: dict, base_visible_bias: jax.Array) -> AnnealingPath:
     x = hidden_input(params, v)
     delta = ((beta - beta_prev) * visible_difference(v)
              + jnp.sum(jax.nn.softplus(beta * x) - jax.nn.softplus(beta_prev * x), axis=-1))
-    # One draw of uniforms per step for both layers: on CPU the generator's
-    # per-call cost, not its per-number cost, dominates for small models.
+    # One draw of uniforms per step for both layers, two numbers per Threefry
+    # block (`rng.uniform`): the generator is a third of a step on CPU.
     u = rng.uniform(key, (x.shape[0], x.shape[1] + (0 if gaussian else v.shape[1])))
     h = (u[:, :x.shape[1]] < jax.nn.sigmoid(beta * x)).astype(jnp.float32)
     a = (1.0 - beta) * base_visible_bias + beta * visible_input(params, h)
