@@ -4,8 +4,10 @@
   python -m experiments.compare --suite=configs/suites/digits.py:smoke --workdir=/tmp/cmp
 
 Finished member runs in the workdir are reused; rerunning only fills the gaps. A member
-whose config changed since it was trained is retrained from scratch; its old folder is
-kept as `<member>.replaced-<UTC time>`.
+whose `eval.*` settings alone changed (say, the suite adds an estimator) is re-evaluated
+from its checkpoints, its old eval.json kept as `eval.replaced-<UTC time>.json`. A member
+whose config changed otherwise is retrained from scratch; its old folder is kept as
+`<member>.replaced-<UTC time>`.
 """
 
 from absl import app, flags, logging

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import time
 
 import ml_collections
 
 from genlatent import train
 from genlatent.train import workdir as workdir_lib
+
+EVALUATION_PREFIX = "eval."  # fields that change only how a trained model is evaluated
 
 
 def load_config_ref(ref: str, overrides: dict | None = None) -> ml_collections.ConfigDict:
@@ -65,11 +68,31 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict):
 def _config_changes(workdir: str, config) -> list[str] | None:
   """'field: saved → new' for each field `config` changes against the run in `workdir`
   (its config.json without the history of allowed changes); None where there is no run."""
+  differences = _config_differences(workdir, config)
+  if differences is None:
+    return None
+  return [f"{name}: {old!r} → {new!r}" for name, (old, new) in differences.items()]
+
+
+def _config_differences(workdir: str, config) -> dict[str, tuple] | None:
   saved = workdir_lib.saved_config(workdir)
   if saved is None:
     return None
-  return [f"{name}: {old!r} → {new!r}" for name, (old, new) in
-          workdir_lib.config_differences(saved[0], workdir_lib.config_as_json(config)).items()]
+  return workdir_lib.config_differences(saved[0], workdir_lib.config_as_json(config))
+
+
+def keep_results(workdir: str) -> str:
+  """Copies eval.json (and eval_values.npz) to `eval.replaced-<UTC time>.*` in `workdir`
+  before a re-evaluation replaces them; the copy of eval.json's path."""
+  stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+  kept = None
+  for name in ("eval.json", train.evaluation.VALUES_FILE):
+    stem, ext = os.path.splitext(name)
+    source, target = os.path.join(workdir, name), os.path.join(workdir, f"{stem}.replaced-{stamp}{ext}")
+    if os.path.exists(source):
+      shutil.copy2(source, target)
+      kept = kept or target
+  return kept
 
 
 def is_finished(workdir: str, config) -> bool:
@@ -95,6 +118,9 @@ def set_aside(workdir: str) -> str:
 def run_or_reuse(config, workdir: str, name: str | None = None, log=print) -> dict:
   """Trains and evaluates `config` in `workdir` unless a finished run is there already.
 
+  A run whose config differs only in `eval.*` fields (another estimator, more
+  samples) is re-evaluated from its checkpoints, not retrained: eval.json is
+  rewritten, the old one kept as `eval.replaced-<UTC time>.json` beside it.
   A run in `workdir` made from another config is neither reused nor resumed (its
   checkpoints belong to the other config): the folder is set aside as
   `<workdir>.replaced-<UTC time>`, one line through `log` names the fields that
@@ -110,6 +136,17 @@ def run_or_reuse(config, workdir: str, name: str | None = None, log=print) -> di
   """
   start = time.perf_counter()
   differences, replaced = _config_changes(workdir, config), None
+  fields = _config_differences(workdir, config) or {}
+  if fields and all(name.startswith(EVALUATION_PREFIX) for name in fields):
+    # Only how the trained model is evaluated changed (e.g. a suite adds an
+    # estimator): the checkpoints stand; re-evaluate them, keeping the old results.
+    kept = keep_results(workdir)
+    log(f"[{name or os.path.basename(workdir)}] evaluation settings changed since the last run "
+        f"({'; '.join(differences)}); re-evaluating the trained model"
+        + (f"; the old results are kept in {kept}." if kept else "."))
+    train.train_and_evaluate(config, workdir)
+    return {"workdir": workdir, "reused": False, "replaced": None,
+            "seconds": time.perf_counter() - start}
   if differences:
     # Under the run's lock: a folder another process is training in is never moved.
     with workdir_lib.claim(workdir, create=False):

@@ -132,6 +132,34 @@ def test_a_changed_member_is_retrained_from_scratch_and_the_old_run_kept(tmp_pat
   assert sum("reused" in line for line in again) == 2
 
 
+def test_a_member_whose_evaluation_alone_changed_is_re_evaluated_not_retrained(tmp_path):
+  workdir = tmp_path / "suite"
+  compare.run_suite(_two_vae_suite(1e-3), str(workdir), log=lambda s: None)
+  old_b = json.loads((workdir / "b" / "eval.json").read_text())
+  checkpoints = sorted(os.listdir(workdir / "b" / "checkpoints"))
+  metrics = (workdir / "b" / "metrics.jsonl").read_text()
+  suite = _two_vae_suite(1e-3)
+  suite.members[1].overrides.eval.estimators = "elbo:2,importance:4"
+  lines = []
+  rows = compare.run_suite(suite, str(workdir), log=lines.append)
+  assert "[a] reused in 0s" in lines
+  (line,) = [line for line in lines if line.startswith("[b] evaluation settings changed")]
+  assert "eval.estimators: 'elbo:2' → 'elbo:2,importance:4'" in line
+  # Nothing retrained or set aside: same checkpoints, no new training rows.
+  assert not glob.glob(str(workdir / "b.replaced-*"))
+  assert sorted(os.listdir(workdir / "b" / "checkpoints")) == checkpoints
+  assert (workdir / "b" / "metrics.jsonl").read_text() == metrics
+  # The old results are kept; the new eval.json has both estimators, the elbo unchanged.
+  (kept,) = glob.glob(str(workdir / "b" / "eval.replaced-*.json"))
+  assert kept in line and json.loads(open(kept).read()) == old_b
+  means = _means(rows)
+  assert means["b", "elbo"] == old_b["splits"]["test"][0]["mean_nats"]
+  assert ("b", "importance-4") in means
+  again = []
+  compare.run_suite(suite, str(workdir), log=again.append)
+  assert sum("reused" in line for line in again) == 2
+
+
 @pytest.mark.slow
 def test_a_member_another_process_holds_is_neither_trained_nor_moved(tmp_path):
   """Two `compare` runs on one workdir: the second meets each member's lock."""

@@ -7,7 +7,7 @@ The GMM models the grey levels (binarization none): its density is on continuous
 pixels and its row says so; every other member sees the same static binarization.
 
 Annealed estimators: HMC-AIS beside importance sampling for every decoder family,
-RAISE (conservative) beside AIS (optimistic) for the RBMs, all on the first
+RAISE (conservative) beside AIS (optimistic) for the RBMs, the DBN and the DBM, all on the first
 `ANNEALED_EXAMPLES` test examples (the same for every member, so their rows stay
 paired). BDMC on `BDMC_EXAMPLES` simulated examples for every member with AIS whose
 bracket can be drawn (decoder families; Boltzmann ones whose RBM view has ≤ 20 hidden
@@ -23,8 +23,8 @@ MEMBERS = [
     ("bernoulli_mixture", "configs/bernoulli_mixture.py:{v}", {}, ""),
     ("rbm_cd1", "configs/rbm.py:{v}", {}, "raise:{raise_chains}"),
     ("rbm_pcd", "configs/rbm.py:{v},pcd", {}, "raise:{raise_chains}"),
-    ("dbn", "configs/dbn.py:{v}", {}, ""),
-    ("dbm", "configs/dbm.py:{v}", {}, ""),
+    ("dbn", "configs/dbn.py:{v}", {}, "raise:{raise_chains}"),
+    ("dbm", "configs/dbm.py:{v}", {}, "raise:{raise_chains}"),
     ("vae", "configs/vae.py:{v}", {}, "ais:{hmc_chains}"),
     ("iwae", "configs/iwae.py:{v}", {}, "ais:{hmc_chains}"),
     ("vamp_vae", "configs/vampprior.py:{v}", {}, "ais:{hmc_chains}"),

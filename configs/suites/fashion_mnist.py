@@ -6,7 +6,7 @@ binarized at 0.5, same split and seed; the GMM models PCA-50 features of the gre
 
 Budget: each member's `fashion_mnist` variant (minutes to tens of minutes each on a 2-core CPU);
 importance sampling uses the full test set. The annealed estimators (HMC-AIS beside importance
-sampling for the decoder families, RAISE beside AIS for the RBMs) score the first
+sampling for the decoder families, RAISE beside AIS for the RBMs, the DBN and the DBM) score the first
 `annealed_examples` test examples, the same for every member so their rows stay paired; BDMC
 brackets each decoder family on simulated examples (the Boltzmann members' RBM views have
 500 hidden units, too many to sample exactly, so they report no BDMC). Variant `gpu`: the
@@ -22,8 +22,8 @@ MEMBERS = [
     ("bernoulli_mixture", "configs/bernoulli_mixture.py:fashion_mnist", {}, ""),
     ("rbm_cd1", "configs/rbm.py:fashion_mnist", {}, "raise:{raise_chains}"),
     ("rbm_pcd", "configs/rbm.py:fashion_mnist,pcd", {}, "raise:{raise_chains}"),
-    ("dbn", "configs/dbn.py:fashion_mnist", {}, ""),
-    ("dbm", "configs/dbm.py:fashion_mnist", {}, ""),
+    ("dbn", "configs/dbn.py:fashion_mnist", {}, "raise:{raise_chains}"),
+    ("dbm", "configs/dbm.py:fashion_mnist", {}, "raise:{raise_chains}"),
     ("vae", "configs/vae.py:fashion_mnist", {}, "ais:{hmc_chains}"),
     ("iwae", "configs/iwae.py:fashion_mnist", {}, "ais:{hmc_chains}"),
     ("vamp_vae", "configs/vampprior.py:fashion_mnist", {}, "ais:{hmc_chains}"),

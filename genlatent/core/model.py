@@ -86,8 +86,12 @@ class Boltzmann:
   bound_log_unnormalised(params, x, key, n) -> [B]: optional, a variational
       lower bound on log p*(x) (mean field, a recognition model).
   annealing_path(params) -> `AnnealingPath` over the model's states, and
-  to_state(params, x) -> (states [B, ...], log_jacobian [] nats): optional, for
-      estimators that anneal from the data itself (RAISE).
+  annealing_start(params, x [B, ...], key, M) -> (states [B, M, *state],
+      log_weights [B, M] nats): optional, for estimators that anneal from the
+      data (RAISE): M draws s ~ q(s | x) of the path's last state with
+      log p(x | s) − log q(s | x), so that E_q[e^{log_weight} p_ann(s)] = p_ann(x).
+      An RBM's s is x's visible units and the weight the standardisation's
+      Jacobian; a DBN draws its top layer from the recognition model.
   """
 
   normaliser: Any
@@ -95,7 +99,7 @@ class Boltzmann:
   exact_log_unnormalised: Optional[Callable] = None
   bound_log_unnormalised: Optional[Callable] = None
   annealing_path: Optional[Callable] = None
-  to_state: Optional[Callable] = None
+  annealing_start: Optional[Callable] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,10 +22,14 @@ on data the model fits, RAISE is conservative (low) where AIS — which
 underestimates log Z — is optimistic. No log Z is needed: p_ann is normalised.
 
 Nothing here is specific to one family: an `AnnealingPath` (the tempered
-densities, their Gibbs transition, the base model) is what a family supplies.
-The RBM's is `genlatent.boltzmann.annealing_path`, the same path
-`genlatent.boltzmann.ais_log_partition` anneals (a DBN's top RBM, or a DBM seen
-as an RBM over (v, h2) given h1, can reuse it with their own states). All values
+densities, their Gibbs transition, the base model) and a start from the data
+are what a family supplies. The RBM's path is `genlatent.boltzmann.annealing_path`,
+the same path `genlatent.boltzmann.ais_log_partition` anneals, started at the
+data. A DBN anneals its top RBM, started at draws of the top RBM's visible layer
+from the recognition model, each weighted by p(v | h) / Q(h | v); a DBM anneals
+its RBM view over (v, h2), started at (v, h2) with h2 from the mean-field
+posterior, weighted by 1 / Q(h2). Either way the weights' expectation is the
+annealing model's marginal p_ann(v) (Burda et al., 2015, section 4). All values
 are nats.
 """
 
@@ -86,7 +90,7 @@ def raise_label(num_chains: int, schedule) -> str:
 
 def raise_log_likelihood(path: AnnealingPath, v: jax.Array, key: jax.Array, *,
                          num_chains: int = 16, schedule=DEFAULT_SCHEDULE,
-                         chunk_size: int = 0) -> RAISEResult:
+                         chunk_size: int = 0, start: Callable | None = None) -> RAISEResult:
   """Per-example RAISE estimates of log p(v) (traceable: wrap it in `jax.jit`).
 
   Each example's M chains start at the example, take one transition at β = 1
@@ -95,14 +99,24 @@ def raise_log_likelihood(path: AnnealingPath, v: jax.Array, key: jax.Array, *,
   are processed `chunk_size` rows (examples × chains) at a time (`lax.map`), so
   memory does not grow with the number of examples.
 
+  Where the path's states are more than the data (a DBN's top layer, a DBM's
+  (v, h2)), `start` draws each chain's last state s from a proposal q(s | v) and
+  weights it by p(v | s) / q(s | v): the chain's weight then has expectation
+  Σ_s p(v | s) p_ann(s) = p_ann(v), the annealing model's marginal of the data.
+
   Args:
-    path: the family's `AnnealingPath`; `v` lives in its state space.
-    v: [B, *state] data (for an RBM with Gaussian units, standardised).
+    path: the family's `AnnealingPath`.
+    v: [B, ...] examples: states of the path itself (for an RBM with Gaussian
+      units, standardised) when `start` is None, else whatever `start` takes.
     key: example i draws from `fold_in(key, i)`; its reverse step k from
-      `fold_in(fold_in(key, i), k)` (so a value does not depend on chunking).
+      `fold_in(fold_in(key, i), k)`, its start from `fold_in(fold_in(key, i),
+      K + 1)` (so a value does not depend on chunking).
     num_chains: M ≥ 1 reverse chains per example.
     schedule: a `beta_schedule` spec; K = its number of intermediate distributions.
     chunk_size: rows per chunk; 0 picks ~`AUTO_ROWS_PER_CHUNK`.
+    start: optional (x [1, ...], key, M) -> (states [1, M, *state], log_weights
+      [1, M]): M draws s ~ q(s | x) and log p(x | s) − log q(s | x), nats.
+      None: every chain starts at the example itself, weight 1.
   Returns:
     A `RAISEResult`.
   """
@@ -116,19 +130,28 @@ def raise_log_likelihood(path: AnnealingPath, v: jax.Array, key: jax.Array, *,
   padded = num_chunks * per_chunk
   if padded > batch:  # repeat the last example; its results are dropped
     v = jnp.concatenate([v, jnp.repeat(v[-1:], padded - batch, axis=0)])
-  state_shape = v.shape[1:]
   index = jnp.arange(padded, dtype=jnp.uint32).reshape(num_chunks, per_chunk)
-  v = v.reshape((num_chunks, per_chunk) + state_shape)
+  v = v.reshape((num_chunks, per_chunk) + v.shape[1:])
   # One example's M chains through the family's batched step, examples vmapped
   # so that each draws from its own key.
   step = jax.vmap(path.step, in_axes=(0, None, None, 0))
+  log_f_end = jax.vmap(path.log_f, in_axes=(0, None))
+
+  def initial(v_c, keys):
+    """([P, M, *state] last states of the annealing model, [P, M] their log weights)."""
+    if start is None:
+      return (jnp.broadcast_to(v_c[:, None], (per_chunk, num_chains) + v_c.shape[1:]),
+              jnp.zeros((per_chunk, num_chains), jnp.float32))
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, num_steps + 1))(keys)
+    x, log_w = jax.vmap(lambda xi, k: start(xi[None], k, num_chains))(v_c, keys)
+    return x[:, 0], log_w[:, 0]
 
   def run_chunk(inputs):
     v_c, idx = inputs
     keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, idx)
-    x = jnp.broadcast_to(v_c[:, None], (per_chunk, num_chains) + state_shape)
-    # The data is the annealing model's last state; its predecessor is one T_K step back.
-    _, x = step(x, 1.0, 1.0, jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys))
+    x_end, log_w_start = initial(v_c, keys)
+    # x_end is the annealing model's last state; its predecessor is one T_K step back.
+    _, x = step(x_end, 1.0, 1.0, jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys))
 
     def body(carry, inputs):
       x, log_w = carry
@@ -139,7 +162,7 @@ def raise_log_likelihood(path: AnnealingPath, v: jax.Array, key: jax.Array, *,
     steps = (betas[:-1], betas[1:], jnp.arange(1, num_steps + 1, dtype=jnp.uint32))
     init = (x, jnp.zeros((per_chunk, num_chains), jnp.float32))
     (_, log_w), _ = jax.lax.scan(body, init, steps)
-    return log_w + (path.log_f(v_c, 1.0) - path.log_z_base)[:, None]
+    return log_w + log_w_start + log_f_end(x_end, 1.0) - path.log_z_base
 
   if num_chunks == 1:
     log_w = run_chunk((v[0], index[0]))
@@ -154,7 +177,8 @@ def raise_log_likelihood(path: AnnealingPath, v: jax.Array, key: jax.Array, *,
 
 def _supports(model) -> bool:
   boltzmann = model.densities.boltzmann
-  return boltzmann is not None and boltzmann.annealing_path is not None
+  return (boltzmann is not None and boltzmann.annealing_path is not None
+          and boltzmann.annealing_start is not None)
 
 
 def _log_likelihood(model, params, state, x, key, num_samples) -> LogLikelihood:
@@ -163,13 +187,13 @@ def _log_likelihood(model, params, state, x, key, num_samples) -> LogLikelihood:
   del state
   boltzmann = model.densities.boltzmann
   schedule = boltzmann.normaliser.schedule
-  v, log_jacobian = boltzmann.to_state(params, x)
-  result = raise_log_likelihood(boltzmann.annealing_path(params), v, key,
-                                num_chains=num_samples, schedule=schedule)
-  return LogLikelihood(result.log_likelihood + log_jacobian, raise_label(num_samples, schedule),
-                       Kind.ESTIMATE)
+  result = raise_log_likelihood(
+      boltzmann.annealing_path(params), x, key, num_chains=num_samples, schedule=schedule,
+      start=lambda xi, k, m: boltzmann.annealing_start(params, xi, k, m))
+  return LogLikelihood(result.log_likelihood, raise_label(num_samples, schedule), Kind.ESTIMATE)
 
 
 ESTIMATORS.register("raise")(Estimator(
-    needs="a Boltzmann density with an annealing path over its visible states (an RBM)",
+    needs="a Boltzmann density with an annealing path and a start for it from the data "
+          "(RBM, DBN, DBM)",
     supports=_supports, log_likelihood=_log_likelihood))

@@ -20,6 +20,9 @@ Likelihood, nats per example:
   elbo:  E_Q[log p(v, h) − log Q(h | v)] − log Z_top ≤ log p(v), Monte Carlo over Q.
   ais:   log (1/S) Σ_s p*(v, h_s)/Q(h_s | v) − log Ẑ_top, the importance-weighted
          bound with S = `posterior_samples` (Burda et al., 2016), with log Z_top by AIS.
+  raise: RAISE in the top RBM (Burda et al., 2015), each reverse chain started at
+         h_{L−1} from the recognition model and weighted by p(v | h) / Q(h | v):
+         a stochastic lower bound on log p_ann(v), conservative where ais is not.
   exact: enumeration, for tiny models (h_1..h_{L−1} ≤ 20 units in all, and one
          side of the top RBM ≤ 20).
 With log Z from AIS (biased low in expectation) neither is a guaranteed bound,
@@ -53,11 +56,13 @@ def _flatten(x):
   return x.reshape(x.shape[0], -1)
 
 
-def posterior_log_weights(layers, v: jax.Array, key: jax.Array, n: int) -> jax.Array:
-  """[n, B] log p*(v, h) − log Q(h | v) for n samples h = (h_1..h_{L−1}) ~ Q(· | v).
+def posterior_draws(layers, v: jax.Array, key: jax.Array, n: int):
+  """n draws h = (h_1..h_{L−1}) ~ Q(· | v) of the recognition model, L ≥ 2.
 
-  p* is the joint with the top RBM unnormalised: log p* = Σ_{l<L−1} log p(h_l |
-  h_{l+1}) − F_top(h_{L−1}). Layer l's samples draw from `fold_in(key, l)`.
+  Returns:
+    (h_{L−1} [n, B, H_{L−1}], the top RBM's visible layer;
+     [n, B] Σ_{l<L−1} log p(h_l | h_{l+1}) − log Q(h | v), nats, with h_0 = v).
+  Layer l's samples draw from `fold_in(key, l)`.
   """
   h = jnp.broadcast_to(v, (n,) + v.shape)
   total = jnp.zeros((n, v.shape[0]), jnp.float32)
@@ -67,7 +72,17 @@ def posterior_log_weights(layers, v: jax.Array, key: jax.Array, n: int) -> jax.A
     total += (maths.bernoulli_log_prob(h, boltzmann.visible_input(layer, h_next), 1)
               - maths.bernoulli_log_prob(h_next, logits_up, 1))
     h = h_next
-  return total - boltzmann.free_energy(layers[-1], h)
+  return h, total
+
+
+def posterior_log_weights(layers, v: jax.Array, key: jax.Array, n: int) -> jax.Array:
+  """[n, B] log p*(v, h) − log Q(h | v) for n samples h = (h_1..h_{L−1}) ~ Q(· | v).
+
+  p* is the joint with the top RBM unnormalised: log p* = Σ_{l<L−1} log p(h_l |
+  h_{l+1}) − F_top(h_{L−1}) (`posterior_draws`).
+  """
+  h_top, log_weights = posterior_draws(layers, v, key, n)
+  return log_weights - boltzmann.free_energy(layers[-1], h_top)
 
 
 def exact_unnormalized_log_prob(layers, v: jax.Array, chunk_size: int = 256) -> jax.Array:
@@ -174,7 +189,8 @@ def build_dbn(config, data_shape) -> Model:
     posterior_samples: S for the 'ais' estimator's importance weights.
     sample_steps: Gibbs sweeps in the top RBM behind `sample`.
   Estimators: 'ais' (num_samples = AIS chains), 'elbo' (num_samples = Monte
-  Carlo samples), and 'exact' for tiny models.
+  Carlo samples), 'raise' (num_samples = reverse chains per example, along
+  ais_schedule), and 'exact' for tiny models.
   """
   data_shape = tuple(data_shape)
   num_visible = int(np.prod(data_shape))
@@ -290,12 +306,23 @@ def build_dbn(config, data_shape) -> Model:
     """[B] E_Q[log p*(x, h) − log Q(h | x)] over `num_samples` draws, nats."""
     return apply(params, _flatten(x), key, num_samples, method="bound_log_unnormalised")
 
+  def annealing_start(params, x, key, num_chains):
+    """RAISE's start in the top RBM's visible layer h_{L−1} [B, M, H_{L−1}]: M draws
+    from the recognition model, log weights [B, M] log p(v | h) − log Q(h | v)."""
+    v = _flatten(x)
+    if num_layers == 1:
+      return (jnp.broadcast_to(v[:, None], (v.shape[0], num_chains, v.shape[1])),
+              jnp.zeros((v.shape[0], num_chains), jnp.float32))
+    h_top, log_weights = posterior_draws(params["layers"], v, key, num_chains)
+    return jnp.swapaxes(h_top, 0, 1), log_weights.T
+
   density = Boltzmann(
       normaliser=normaliser, log_unnormalised=log_unnormalised,
       exact_log_unnormalised=(
           (lambda params, x: apply(params, _flatten(x), method="exact_log_unnormalised"))
           if enumerable else None),
-      bound_log_unnormalised=bound_log_unnormalised)
+      bound_log_unnormalised=bound_log_unnormalised,
+      annealing_path=normaliser.annealing_path, annealing_start=annealing_start)
 
   def top_chains(params, key, n):
     key_init, key_chain = jax.random.split(key)

@@ -168,17 +168,21 @@ def build_rbm(config, data_shape) -> Model:
       values = values - jnp.sum(jnp.log(params["data_scale"]))
     return values
 
-  def to_state(params, x):
-    """(v [B, V], log |dv/dx|): the visible units of x and the standardisation's Jacobian."""
+  def annealing_start(params, x, key, num_chains):
+    """(v [B, M, V], log |dv/dx| [B, M]): x's visible units for each of M chains, and
+    the standardisation's Jacobian (RAISE anneals from the data itself)."""
+    del key
+    v = to_visible(params, x)
     jacobian = -jnp.sum(jnp.log(params["data_scale"])) if gaussian else jnp.zeros(())
-    return to_visible(params, x), jacobian
+    return (jnp.broadcast_to(v[:, None], (v.shape[0], num_chains, v.shape[1])),
+            jnp.full((v.shape[0], num_chains), jacobian, jnp.float32))
 
   density = Boltzmann(normaliser=normaliser,
                       log_unnormalised=lambda params, x, key: (log_unnormalised(params, x), ""),
                       exact_log_unnormalised=log_unnormalised,
                       annealing_path=lambda params: annealing_path(
                           params, params["base_visible_bias"]),
-                      to_state=to_state)
+                      annealing_start=annealing_start)
 
   def sample(params, key, n):
     """[n, *data_shape] E[v | h] after `sample_steps` Gibbs sweeps from the base-rate model."""
