@@ -6,6 +6,9 @@ member's annealed estimators on the same first N test examples."""
 import json
 import os
 
+import types
+
+import jax
 import numpy as np
 import pytest
 
@@ -14,7 +17,7 @@ from configs import rbm as rbm_config
 from configs import vae as vae_config
 from experiments import evaluate as evaluate_cli
 from genlatent import compare, train
-from genlatent.train import evaluation
+from genlatent.train import evaluation, parallel
 
 
 def _eval(workdir):
@@ -118,3 +121,12 @@ def test_a_suites_annealed_budget_scores_the_same_first_examples_for_every_membe
   compare.add_paired_differences(both)
   assert all(r.paired_delta_nats is not None for r in both)  # paired on those 50
   assert "(first 50)" in compare.markdown_table(compare.sort_rows(both), "t")
+
+
+def test_a_split_smaller_than_a_batch_is_not_padded_past_the_devices():
+  mesh, n = parallel.MeshBackend(), jax.device_count()
+  assert evaluation.fitted_batch_size(mesh, 500, 50) == -(-50 // n) * n
+  eight = types.SimpleNamespace(batch_multiple=8)
+  assert [evaluation.fitted_batch_size(eight, 500, n) for n in (1, 50, 56, 499, 500, 10_000)] == [
+      8, 56, 56, 500, 500, 500]
+  assert evaluation.fitted_batch_size(types.SimpleNamespace(batch_multiple=1), 500, 100) == 100

@@ -43,9 +43,10 @@ class MeshBackend:
     self.replicated = NamedSharding(self.mesh, P())
     self.sharded = NamedSharding(self.mesh, P(AXIS))
     self.num_devices = self.mesh.size
+    self.batch_multiple = self.num_devices  # a global batch splits over every device
 
   def check_batch_size(self, batch_size: int, what: str = "Batch size"):
-    _check_divisible(batch_size, self.num_devices, what)
+    _check_divisible(batch_size, self.batch_multiple, what)
 
   def put_state(self, state):
     return jax.device_put(state, self.replicated)
@@ -93,10 +94,11 @@ class PmapBackend:
   def __init__(self, devices=None):
     self.devices = devices or jax.local_devices()
     self.num_devices = len(self.devices)
+    self.batch_multiple = self.num_devices * jax.process_count()
     self._mesh = None  # for per-example evaluation, built on first use
 
   def check_batch_size(self, batch_size: int, what: str = "Batch size"):
-    _check_divisible(batch_size, self.num_devices * jax.process_count(), what)
+    _check_divisible(batch_size, self.batch_multiple, what)
 
   def put_state(self, state):
     return flax.jax_utils.replicate(state, self.devices)

@@ -76,12 +76,16 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
   summaries = []
   for i, (name, num_samples) in enumerate(evaluation.parse_estimators(spec)):
     start = time.perf_counter()
-    data = whole
+    data, batch_size = whole, config.eval.batch_size
     if name in estimators_lib.ANNEALED and 0 < annealed_examples < whole.num_examples:
       data = data_lib.Split(whole.x[:annealed_examples], whole.labels[:annealed_examples])
+      # No padding rows: they cost as much as real ones. RAISE and HMC-AIS draw per
+      # row, so their values do not change; an estimator drawing for the whole batch at
+      # once (a DBN's or DBM's posterior samples) gets other draws of the same estimate.
+      batch_size = evaluation.fitted_batch_size(backend, batch_size, data.num_examples)
     summary = evaluation.evaluate_split(
         model, backend, backend.params(state), data, estimator=name,
-        num_samples=num_samples, batch_size=config.eval.batch_size,
+        num_samples=num_samples, batch_size=batch_size,
         key=jax.random.fold_in(keys["eval"], 1_000_000 + i), dataset=dataset)
     if data is not whole:
       summary = dataclasses.replace(summary, details=dict(

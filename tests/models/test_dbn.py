@@ -5,7 +5,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import logsumexp
 
 from configs import dbn as dbn_config
 from genlatent import estimators
