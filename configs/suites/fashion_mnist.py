@@ -6,10 +6,10 @@ binarized at 0.5, same split and seed; the GMM models PCA-50 features of the gre
 
 Budget: each member's `fashion_mnist` variant (minutes to tens of minutes each on a 2-core CPU);
 importance sampling uses the full test set. The annealed estimators (HMC-AIS beside importance
-sampling for the decoder families, RAISE beside AIS for the RBMs, the DBN and the DBM) score the first
-`annealed_examples` test examples, the same for every member so their rows stay paired; BDMC
-brackets each decoder family on simulated examples (the Boltzmann members' RBM views have
-500 hidden units, too many to sample exactly, so they report no BDMC). Variant `gpu`: the
+sampling for the decoder families, RAISE beside AIS for the RBMs, the DBN and the DBM) score
+the first `annealed_examples` test examples, the same for every member so their rows stay
+paired; BDMC brackets each decoder family on simulated examples (the Boltzmann members' RBM
+views have 500 hidden units, too many to sample exactly, so they report no BDMC). Variant `gpu`: the
 whole test set (annealed_examples 0) with 16 chains, BDMC on 256 simulated examples (not
 measured on this project's machines yet). Parzen: 10,000 samples, bandwidth on the
 validation split.
