@@ -42,6 +42,8 @@ def beta_schedule(spec) -> np.ndarray:
   Args:
     spec: one of
       'classic'        the 14,500-interval schedule of Salakhutdinov & Murray (2008);
+      'classic:K'      its three segments (β to 0.5, 0.9, 1) in the same 1 : 8 : 20
+                       proportion of K intervals (K ≥ 29), e.g. 'classic:58000';
       'linear:K' or K  K equal intervals;
       'sigmoid:K'      K intervals, dense near both ends (Grosse et al., 2013),
                        σ(δ·(2t−1)) rescaled to [0, 1] with δ = 4.
@@ -49,9 +51,14 @@ def beta_schedule(spec) -> np.ndarray:
   if isinstance(spec, (int, np.integer)):
     spec = f"linear:{int(spec)}"
   name, _, arg = str(spec).partition(":")
-  if name == "classic" and not arg:
+  total = CLASSIC_STEPS
+  if name == "classic" and (not arg or (arg.isdigit() and int(arg) >= total // 500)):
+    counts = [count for _, count in CLASSIC_SEGMENTS]
+    if arg:  # the same proportions, K intervals in all
+      counts = [round(c * int(arg) / total) for c in counts[:-1]]
+      counts.append(int(arg) - sum(counts))
     parts, start = [np.zeros(1)], 0.0
-    for stop, count in CLASSIC_SEGMENTS:
+    for (stop, _), count in zip(CLASSIC_SEGMENTS, counts):
       parts.append(np.linspace(start, stop, count + 1)[1:])
       start = stop
     betas = np.concatenate(parts)
@@ -63,8 +70,8 @@ def beta_schedule(spec) -> np.ndarray:
       s = 1.0 / (1.0 + np.exp(-4.0 * (2.0 * t - 1.0)))
       betas = (s - s[0]) / (s[-1] - s[0])
   else:
-    raise ValueError(f"Unknown AIS schedule {spec!r}; use 'classic', 'linear:K', "
-                     "'sigmoid:K' or an integer K.")
+    raise ValueError(f"Unknown AIS schedule {spec!r}; use 'classic', 'classic:K' (K ≥ 29), "
+                     "'linear:K', 'sigmoid:K' or an integer K.")
   return betas.astype(np.float32)
 
 

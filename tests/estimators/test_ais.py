@@ -31,9 +31,21 @@ def test_other_schedules_run_from_zero_to_one(spec):
   assert np.all(np.diff(betas) > 0)
 
 
-def test_bad_schedule_is_a_clear_error():
-  with pytest.raises(ValueError, match="Unknown AIS schedule 'cosine:5'"):
-    ais.beta_schedule("cosine:5")
+def test_a_scaled_classic_schedule_keeps_its_segments_in_proportion():
+  assert np.array_equal(ais.beta_schedule("classic:14500"), ais.beta_schedule("classic"))
+  betas = ais.beta_schedule("classic:58000").astype(np.float64)
+  assert len(betas) == 58_001 and betas[0] == 0.0 and betas[-1] == 1.0
+  steps = np.diff(betas)
+  assert np.all(steps > 0)
+  np.testing.assert_allclose(steps[:2000], 2.5e-4, rtol=1e-3)  # 0 → 0.5 in 2,000
+  np.testing.assert_allclose(steps[18000:], 2.5e-6, rtol=1e-1)  # 0.9 → 1 in 40,000
+  assert ais.schedule_steps("classic:29") == 29
+
+
+@pytest.mark.parametrize("spec", ["cosine:5", "classic:28", "classic:x"])
+def test_bad_schedule_is_a_clear_error(spec):
+  with pytest.raises(ValueError, match=f"Unknown AIS schedule '{spec}'.*'classic:K' \\(K ≥ 29\\)"):
+    ais.beta_schedule(spec)
 
 
 # (visible, hidden, seed, weight scale): weights ~ N(0, scale²) with biases ~ N(0, 1), so
