@@ -68,6 +68,12 @@ def test_bdmc_on_a_smoke_vae_sees_the_short_schedule(runs, capsys):
   assert bdmc["gap"] > 3 * bdmc["gap_stderr"] > 0, bdmc
   assert 0.0 < bdmc["forward_acceptance_mean"] <= 1.0
   assert "bdmc on 16 simulated examples (bdmc-4x10" in capsys.readouterr().out
+  # Re-evaluating the test split at the same step keeps the bracket (it is about the
+  # model, not the split); the test rows are replaced.
+  evaluate_cli.cli(["prog", f"--workdir={runs['vae']}", "--estimators=elbo:2"])
+  after = _eval(runs["vae"])
+  assert after["bdmc"] == bdmc
+  assert [e["estimator"] for e in after["splits"]["test"]] == ["elbo"]
 
 
 def test_bdmc_on_a_family_without_ais_is_one_line(runs, capsys):

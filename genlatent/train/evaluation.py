@@ -150,6 +150,9 @@ def evaluate_diagnostics(model: Model, backend, params, split: data_lib.Split, *
 
 
 PER_SPLIT_KEYS = ("diagnostics", "metrics")  # entries of `extra` keyed by split
+# Sections about the model at this step rather than a split (BDMC on simulated data):
+# kept when a split is re-evaluated at the same step.
+PER_STEP_KEYS = ("bdmc",)
 VALUES_ID_KEY = "_values_id"  # in both files: which eval.json an eval_values.npz belongs to
 
 
@@ -173,6 +176,9 @@ def write_eval_json(workdir: str, results: dict[str, list[Summary]], *, step: in
   old = _previous_results(workdir, path, int(step), keep=set(results))
   if old is not None:
     old_payload, old_values = old
+    for name in PER_STEP_KEYS:
+      if name in old_payload and name not in payload:
+        payload[name] = old_payload[name]
     for split, entries in old_payload.get("splits", {}).items():
       if split in results:
         continue
