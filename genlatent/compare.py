@@ -72,6 +72,8 @@ class Row:
   # and the member's BDMC section (eval.json's `bdmc`), where there are any.
   details: dict | None = dataclasses.field(default=None, repr=False)
   bdmc: dict | None = dataclasses.field(default=None, repr=False)
+  # Set by `flag_inverted_brackets`: the member's own figures contradict each other.
+  bracket_failure: str | None = dataclasses.field(default=None, repr=False)
 
   @property
   def first_examples(self) -> int | None:
@@ -124,7 +126,15 @@ def estimator_health(row: Row) -> tuple[bool | None, str]:
   Boltzmann AIS: log Ẑ's effective sample size at least a tenth of the chains
   (`ais.ais_report`'s `ais_reliable`). HMC-AIS: the mean acceptance over the
   schedule's second half within `HMC_ACCEPTANCE_RANGE` (its per-example ESS is shown).
+  Any row of a member whose own bracket is inverted (`flag_inverted_brackets`) fails.
   """
+  passes, text = _estimator_diagnostics(row)
+  if row.bracket_failure:
+    return False, (f"{text}; " if text != "–" else "") + row.bracket_failure
+  return passes, text
+
+
+def _estimator_diagnostics(row: Row) -> tuple[bool | None, str]:
   d = row.details or {}
   if "ais_reliable" in d:
     ess, chains = d.get("ais_effective_sample_size"), _chains(d.get("log_partition_estimator", ""))
@@ -207,10 +217,12 @@ def sort_rows(rows: list[Row]) -> list[Row]:
                                      r.flagged, -r.mean_nats))
 
 
-def _figures(rows: list[Row], member: str, binarization: str, count: int):
+def _figures(rows: list[Row], member: str, binarization: str, count: int,
+             include_flagged: bool = False):
   """(conservative, optimistic) figures of one member on one set of examples, each a
   list of (row, offset nats, source): row values + offset is what the member's rows
-  say log p(x) is at least / at most, per example.
+  say log p(x) is at least / at most, per example. Flagged rows are left out unless
+  `include_flagged`.
 
   Exact: both. Lower bounds, importance sampling, HMC-AIS and RAISE: conservative
   (stochastic lower bounds in expectation), except a row whose log Z is an AIS
@@ -222,7 +234,8 @@ def _figures(rows: list[Row], member: str, binarization: str, count: int):
   """
   conservative, optimistic = [], []
   for r in rows:
-    if (r.member, r.binarization, r.count) != (member, binarization, count) or r.flagged:
+    if (r.member, r.binarization, r.count) != (member, binarization, count) or (
+        r.flagged and not include_flagged):
       continue
     # A bound on log p*(x) minus an AIS log Ẑ (a DBN's or DBM's ELBO) is no bound.
     log_z_by_ais = str((r.details or {}).get("log_partition_estimator", "")).startswith("ais")
@@ -259,6 +272,32 @@ def _clear_of_zero(high, low) -> tuple[bool, str]:
   text = (f"{a.member} {src_a} {a.mean_nats + off_a:.2f} vs {b.member} {src_b} "
           f"{b.mean_nats + off_b:.2f}: {delta:+.2f} ± {stderr:.2f}")
   return delta > CERTIFY_Z * stderr, text
+
+
+def flag_inverted_brackets(rows: list[Row]) -> list[Row]:
+  """Flags, in place, every row of a member whose own conservative figure lies above its
+  own optimistic one on the same examples by more than `CERTIFY_Z` paired stderrs.
+
+  Such a bracket contradicts itself, so one side does not hold: typically RAISE,
+  which is conservative only where the annealing model is no better a model of the
+  data than the model itself (Burda et al., 2015), above a Boltzmann AIS figure,
+  which stays optimistic in expectation even when its log Ẑ is unreliable (log Ẑ
+  is low in expectation; being high by t nats has probability at most e^−t).
+  Flagged rows are compared too, for that reason. Exact rows are never flagged.
+  """
+  for key in dict.fromkeys((r.member, r.binarization, r.count) for r in rows):
+    conservative, optimistic = _figures(rows, *key, include_flagged=True)
+    conservative = [f for f in conservative if f[0].kind != Kind.EXACT.value]
+    if not conservative or not optimistic:
+      continue
+    high = max(conservative, key=lambda f: f[0].mean_nats + f[1])
+    low = min(optimistic, key=lambda f: f[0].mean_nats + f[1])
+    clear, text = _clear_of_zero(high, low)
+    if clear:
+      for r in rows:
+        if (r.member, r.binarization, r.count) == key and r.kind != Kind.EXACT.value:
+          r.bracket_failure = f"bracket inverted ({text})"
+  return rows
 
 
 def certify_orderings(rows: list[Row]) -> list[dict]:
@@ -337,7 +376,9 @@ def markdown_table(rows: list[Row], title: str, orderings: list[dict] | None = N
            "its kind, binarization and test examples.",
            "Diagnostics: log Z's effective sample size (Boltzmann AIS) or the HMC acceptance",
            "rate and per-example ESS (HMC-AIS); a row whose diagnostics fail is flagged and",
-           "unranked. 'first N' marks an annealed estimator run on the first N test examples",
+           "unranked, as is every row of a model whose own conservative figure (e.g. RAISE)",
+           "lies clearly above its own optimistic one (Boltzmann AIS): 'bracket inverted'.",
+           "'first N' marks an annealed estimator run on the first N test examples",
            "only (the same N for every member, so those rows stay paired).",
            "Parzen estimates are weak and biased (see genlatent/estimators/parzen.py).", ""]
   for kind in KIND_ORDER + sorted({r.kind for r in rows} - set(KIND_ORDER)):
@@ -396,7 +437,7 @@ def write_results(rows: list[Row], out_dir: str, title: str) -> list[str]:
   results.json: one record per row (`COLUMNS`) plus `orderings`, the pairs
   (`certify_orderings`) in which that row is the better one.
   """
-  rows = sort_rows(add_paired_differences(rows))
+  rows = sort_rows(add_paired_differences(flag_inverted_brackets(rows)))
   orderings = certify_orderings(rows)
   paths = [os.path.join(out_dir, f"results.{ext}") for ext in ("md", "csv", "json")]
   with open(paths[0], "w", encoding="utf-8") as f:
