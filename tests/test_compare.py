@@ -346,34 +346,36 @@ def test_failed_diagnostics_flag_a_row_and_leave_it_unranked(tmp_path):
   assert "⚠ flagged: log Z ESS 1.0/16 (too low) " in markdown and "| unranked |" in markdown
 
 
-def test_a_member_whose_raise_lies_above_its_own_ais_is_flagged_and_unranked(tmp_path):
-  """RAISE 15 nats above the same model's AIS (as a CD-1 RBM on Fashion-MNIST gave): the
-  bracket contradicts itself, so the member's rows are flagged, even though its AIS row
-  was already flagged for its ESS and its RAISE row has no diagnostics of its own."""
+def test_a_raise_row_above_its_own_models_ais_is_flagged_and_unranked(tmp_path):
+  """RAISE 15 nats above the same model's AIS (as a CD-1 RBM on Fashion-MNIST gave): AIS
+  is optimistic in expectation even with a low ESS, so RAISE is the side that fails and
+  is flagged; it has no diagnostics of its own. The AIS rows keep their own."""
   sick = dict(_healthy_ais(), ais_effective_sample_size=1.9, ais_reliable=False)
   rows = [
       _row("cd1", "ais-16x300", "estimate", BASE - 15.0 + 0.5 * NOISE, sick),
       _row("cd1", "raise-8x300", "estimate", BASE + 0.5 * NOISE_2),
       _row("pcd", "ais-16x300", "estimate", BASE - 3.0, _healthy_ais()),
-      _row("pcd", "raise-8x300", "estimate", BASE - 3.2 + 0.1 * NOISE),
+      _row("pcd", "raise-8x300", "estimate", BASE - 3.6 + 0.1 * NOISE),
   ]
   rows = compare.sort_rows(compare.add_paired_differences(compare.flag_inverted_brackets(rows)))
   by_name = {r.name: r for r in rows}
   assert not by_name["pcd/ais-16x300"].flagged and not by_name["pcd/raise-8x300"].flagged
   raise_row = by_name["cd1/raise-8x300"]
   assert raise_row.flagged and raise_row.paired_delta_nats is None
-  assert raise_row.diagnostics.startswith("bracket inverted (cd1 raise-8x300 -20.00 vs cd1 "
-                                          "ais-16x300 -35.00: +15.00 ± ")
-  assert by_name["cd1/ais-16x300"].diagnostics.startswith(
-      "log Z ESS 1.9/16 (too low); bracket inverted")
+  assert raise_row.diagnostics.startswith(
+      "above own AIS, so not conservative here (cd1 raise-8x300 -20.00 vs cd1 ais-16x300 "
+      "-35.00: +15.00 ± ")
+  assert by_name["cd1/ais-16x300"].diagnostics == "log Z ESS 1.9/16 (too low)"
   # Without the check, cd1's RAISE would have ranked first and certified cd1 > pcd.
-  orderings = compare.certify_orderings(rows)
-  assert _status(orderings, "cd1/raise-8x300", "pcd/ais-16x300") == ("flagged", None)
+  assert rows[0].name == "pcd/ais-16x300"
+  (ordering,) = compare.certify_orderings(rows)  # cd1 vs pcd: cd1 has only flagged rows
+  assert ordering["status"] == "flagged" and "pcd/ais-16x300" in (ordering["better"],
+                                                                  ordering["worse"])
   compare.write_results(rows, str(tmp_path), "t")
-  assert "⚠ flagged: bracket inverted" in (tmp_path / "results.md").read_text()
-  # A bracket in the right order flags nothing.
+  assert "⚠ flagged: above own AIS" in (tmp_path / "results.md").read_text()
+  # RAISE below (or within noise of) AIS flags nothing.
   fine = [_row("pcd", "ais-16x300", "estimate", BASE - 3.0, _healthy_ais()),
-          _row("pcd", "raise-8x300", "estimate", BASE - 3.2 + 0.1 * NOISE)]
+          _row("pcd", "raise-8x300", "estimate", BASE - 3.05 + 0.1 * NOISE)]
   assert not any(r.flagged for r in compare.flag_inverted_brackets(fine))
 
 
