@@ -222,7 +222,8 @@ def _figures(rows: list[Row], member: str, binarization: str, count: int,
   """(conservative, optimistic) figures of one member on one set of examples, each a
   list of (row, offset nats, source): row values + offset is what the member's rows
   say log p(x) is at least / at most, per example. Flagged rows are left out unless
-  `include_flagged`.
+  `include_flagged`, except a flagged Boltzmann AIS row on the optimistic side: it
+  stays optimistic whatever its ESS.
 
   Exact: both. Lower bounds, importance sampling, HMC-AIS and RAISE: conservative
   (stochastic lower bounds in expectation), except a row whose log Z is an AIS
@@ -234,15 +235,22 @@ def _figures(rows: list[Row], member: str, binarization: str, count: int,
   """
   conservative, optimistic = [], []
   for r in rows:
-    if (r.member, r.binarization, r.count) != (member, binarization, count) or (
-        r.flagged and not include_flagged):
+    if (r.member, r.binarization, r.count) != (member, binarization, count):
       continue
     # A bound on log p*(x) minus an AIS log Ẑ (a DBN's or DBM's ELBO) is no bound.
     log_z_by_ais = str((r.details or {}).get("log_partition_estimator", "")).startswith("ais")
+    boltzmann_ais = r.estimator.startswith("ais-") and not r.estimator.startswith("ais-hmc")
+    if r.flagged and not include_flagged:
+      # Boltzmann AIS stays optimistic whatever its ESS (an unreliable log Ẑ is low,
+      # which raises log p(x) further), so it still serves as the optimistic side.
+      if (boltzmann_ais and "+" not in r.estimator and r.bracket_failure is None
+          and r.kind == Kind.ESTIMATE.value):
+        optimistic.append((r, 0.0, f"{r.estimator} (flagged, still optimistic)"))
+      continue
     if r.kind == Kind.EXACT.value:
       conservative.append((r, 0.0, r.estimator))
       optimistic.append((r, 0.0, r.estimator))
-    elif r.estimator.startswith("ais-") and not r.estimator.startswith("ais-hmc"):
+    elif boltzmann_ais:
       if "+" not in r.estimator:  # 'ais-…+importance-…': log p*(x) itself estimated low
         optimistic.append((r, 0.0, r.estimator))
       log_z = (r.details or {}).get("log_z")
@@ -309,7 +317,8 @@ def certify_orderings(rows: list[Row]) -> list[dict]:
   Models are compared on the same examples only (same kind, binarization and
   count), each by its representative row there: its best healthy row (a flagged
   one only where it has no other). For representatives a (higher mean) and b:
-    flagged: a's or b's diagnostics fail (`estimator_health`): unranked.
+    flagged: a's or b's diagnostics fail (`estimator_health`) and no bracket decides
+      (a flagged model's Boltzmann AIS figure still counts as optimistic): unranked.
     reversed: b's conservative figure is above a's optimistic one (`_figures`) by
       more than `CERTIFY_Z` stderrs of their paired difference.
     certified: a's conservative figure is above b's optimistic one likewise
@@ -344,13 +353,20 @@ def _certify_pair(rows: list[Row], kind: str, a: Row, b: Row) -> dict:
     delta, stderr = paired_difference(a.values, b.values, a.shared_stderr, b.shared_stderr)
   entry = dict(kind=kind, better=a.name, worse=b.name, delta_nats=delta, delta_stderr=stderr,
                by=None)
-  if a.flagged or b.flagged:
-    bad = " and ".join(f"{r.name}: {r.diagnostics}" for r in (a, b) if r.flagged)
-    return dict(entry, status="flagged", evidence=f"diagnostics fail ({bad})")
   cons_a, opt_a = _figures(rows, a.member, a.binarization, a.count)
   cons_b, opt_b = _figures(rows, b.member, b.binarization, b.count)
   best = lambda figures: max(figures, key=lambda f: f[0].mean_nats + f[1])
   worst = lambda figures: min(figures, key=lambda f: f[0].mean_nats + f[1])
+  if a.flagged or b.flagged:
+    # A flagged model can still be certified worse (or better) by a bracket: its
+    # Boltzmann AIS figure stays optimistic (`_figures`), and healthy rows decide.
+    for (cons, opt, status) in ((cons_a, opt_b, "certified"), (cons_b, opt_a, "reversed")):
+      if cons and opt:
+        clear, text = _clear_of_zero(best(cons), worst(opt))
+        if clear:
+          return dict(entry, status=status, by="bracket", evidence=text)
+    bad = " and ".join(f"{r.name}: {r.diagnostics}" for r in (a, b) if r.flagged)
+    return dict(entry, status="flagged", evidence=f"diagnostics fail ({bad})")
   if cons_b and opt_a:
     clear, text = _clear_of_zero(best(cons_b), worst(opt_a))
     if clear:

@@ -368,9 +368,13 @@ def test_a_raise_row_above_its_own_models_ais_is_flagged_and_unranked(tmp_path):
   assert by_name["cd1/ais-16x300"].diagnostics == "log Z ESS 1.9/16 (too low)"
   # Without the check, cd1's RAISE would have ranked first and certified cd1 > pcd.
   assert rows[0].name == "pcd/ais-16x300"
-  (ordering,) = compare.certify_orderings(rows)  # cd1 vs pcd: cd1 has only flagged rows
-  assert ordering["status"] == "flagged" and "pcd/ais-16x300" in (ordering["better"],
-                                                                  ordering["worse"])
+  # cd1 has only flagged rows, but its AIS stays optimistic: pcd's RAISE (conservative)
+  # above it decides the pair by bracket, against cd1's higher (flagged) RAISE mean.
+  (ordering,) = compare.certify_orderings(rows)
+  assert (ordering["better"], ordering["worse"]) == ("cd1/raise-8x300", "pcd/ais-16x300")
+  assert (ordering["status"], ordering["by"]) == ("reversed", "bracket")
+  assert ordering["evidence"].startswith("pcd raise-8x300 -23.60 vs cd1 ais-16x300 (flagged, "
+                                         "still optimistic) -35.00: +11.40 ± ")
   compare.write_results(rows, str(tmp_path), "t")
   assert "⚠ flagged: above own AIS" in (tmp_path / "results.md").read_text()
   # RAISE below (or within noise of) AIS flags nothing.
