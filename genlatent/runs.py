@@ -68,10 +68,10 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict):
 def _config_changes(workdir: str, config) -> list[str] | None:
   """'field: saved → new' for each field `config` changes against the run in `workdir`
   (its config.json without the history of allowed changes); None where there is no run."""
-  differences = _config_differences(workdir, config)
-  if differences is None:
+  fields = _config_differences(workdir, config)
+  if fields is None:
     return None
-  return [f"{name}: {old!r} → {new!r}" for name, (old, new) in differences.items()]
+  return [f"{name}: {old!r} → {new!r}" for name, (old, new) in fields.items()]
 
 
 def _config_differences(workdir: str, config) -> dict[str, tuple] | None:
@@ -135,8 +135,8 @@ def run_or_reuse(config, workdir: str, name: str | None = None, log=print) -> di
      'seconds': wall time of this call}.
   """
   start = time.perf_counter()
-  differences, replaced = _config_changes(workdir, config), None
-  fields = _config_differences(workdir, config) or {}
+  fields, replaced = _config_differences(workdir, config) or {}, None
+  differences = [f"{name}: {old!r} → {new!r}" for name, (old, new) in fields.items()]
   if fields and all(name.startswith(EVALUATION_PREFIX) for name in fields):
     # Only how the trained model is evaluated changed (e.g. a suite adds an
     # estimator): the checkpoints stand; re-evaluate them, keeping the old results.

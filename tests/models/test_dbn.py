@@ -10,6 +10,7 @@ from scipy.special import logsumexp
 from configs import dbn as dbn_config
 from genlatent import estimators
 from genlatent.models import dbn
+from tests.models import raise_checks
 
 V, H1, H2 = 6, 5, 4
 
@@ -87,30 +88,11 @@ def test_exact_estimator_and_bounds_against_brute_force():
 
 
 def test_raise_against_brute_force_conservative_with_a_short_schedule():
-  """RAISE started from top-layer draws from the recognition model, on a tiny DBN.
-  With 1000 steps and 1024 chains it is within 0.1 nats of exact log p(v). Over every
-  state v, weighted by p(v), it is low: E_p[RAISE − log p] = −KL(p ‖ p_ann) − (Jensen
-  gap) ≤ 0, clearly so with 5 steps, where the annealing model is far from the DBN."""
+  """RAISE started from top-layer draws from the recognition model, on a tiny DBN (`raise_checks`)."""
   states = _states(V)
-  x = jnp.asarray(states, jnp.float32).reshape(-1, V, 1, 1)
   params = _random_params(_model())
-  log_p = _brute_force(params, states)[0]
-
-  def errors(schedule, num_chains, seeds, rows=slice(None)):
-    model = _model(ais_schedule=schedule)
-    run = jax.jit(lambda p, x, k: estimators.resolve("raise", model).log_likelihood(
-        model, p, None, x, k, num_chains))
-    results = [run(params, x[rows], jax.random.PRNGKey(seed)) for seed in range(seeds)]
-    assert results[0].estimator == f"raise-{num_chains}x{schedule.split(':')[1]}"
-    assert results[0].kind.value == "estimate"
-    return np.stack([np.asarray(r.values) for r in results]).mean(axis=0) - log_p[rows]
-
-  close = errors("linear:1000", 1024, 1, rows=np.array([0, 5, 17, 40, 63]))
-  assert np.abs(close).max() < 0.1, close
-  expected_long = np.exp(log_p) @ errors("linear:1000", 64, 1)
-  expected_short = np.exp(log_p) @ errors("linear:5", 4, 4)
-  assert expected_short < -0.1 and expected_short < expected_long <= 0.005, (
-      expected_short, expected_long)
+  raise_checks.check_raise_against_brute_force(_model, params, states,
+                                               _brute_force(params, states)[0])
 
 
 def _batch(seed, n=20):
