@@ -532,9 +532,11 @@ def write_bdmc(workdir: str, num_examples: int, num_chains: int, restored=None) 
     raise ValueError(f"--bdmc adds to the eval.json of step {int(host.step)}, which {workdir} "
                      f"lacks; run python -m experiments.evaluate --workdir={workdir} first.")
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 4_000_000)
+  start = time.perf_counter()
   result = jax.jit(lambda p, k: bdmc_lib.model_bdmc(model, p, k, num_examples, num_chains))(
       host.params, key)
-  report = dict(bdmc_lib.bdmc_report(result), **bdmc_lib.bdmc_settings(model, num_chains))
+  report = dict(bdmc_lib.bdmc_report(result), **bdmc_lib.bdmc_settings(model, num_chains),
+                seconds=round(time.perf_counter() - start, 1))
   if hasattr(result.forward, "acceptance_rate"):
     report.update(
         forward_acceptance_mean=float(np.mean(np.asarray(result.forward.acceptance_rate))),
@@ -553,7 +555,8 @@ def bdmc_text(report: dict) -> str:
   return (f"bdmc on {report['num_examples']} simulated examples ({report['label']}, "
           f"{report['schedule']}): lower {report['lower']:.2f} ± {report['lower_stderr']:.2f}, "
           f"upper {report['upper']:.2f} ± {report['upper_stderr']:.2f}, gap "
-          f"{report['gap']:.2f} ± {report['gap_stderr']:.2f} nats")
+          f"{report['gap']:.2f} ± {report['gap_stderr']:.2f} nats"
+          + (f" ({report['seconds']:.0f}s)" if "seconds" in report else ""))
 
 
 def sample_panel(samples: dict[str, np.ndarray], path: str) -> str:
@@ -664,8 +667,9 @@ def maybe_bdmc(suite, name: str, member_dir: str, log=print) -> None:
       log(f"[{name}] no BDMC: {reason}.")
       return
     old = (workdir_lib.read_json(os.path.join(member_dir, "eval.json")) or {}).get("bdmc")
-    if old and (old.get("num_examples"), old.get("num_chains")) == (
-        settings.num_examples, settings.num_chains):
+    schedule = bdmc_lib.bdmc_settings(model, settings.num_chains)["schedule"]
+    if old and (old.get("num_examples"), old.get("num_chains"), old.get("schedule")) == (
+        settings.num_examples, settings.num_chains, schedule):
       return
     report = write_bdmc(member_dir, settings.num_examples, settings.num_chains, restored)
     log(f"[{name}] {bdmc_text(report)}")
@@ -691,7 +695,9 @@ def run_suite(suite, workdir: str, log=print) -> list[Row]:
     outcome = runs.run_or_reuse(config, member_dir, name=member.name, log=log)
     log(f"[{member.name}] {'reused' if outcome['reused'] else 'trained'} in "
         f"{outcome['seconds']:.0f}s")
+    started = time.perf_counter()
     maybe_bdmc(suite, member.name, member_dir, log)
+    bdmc_seconds = time.perf_counter() - started
     member_rows = rows_from_eval(member.name, member.config, member_dir)
     has_parzen = any(r.kind == Kind.PARZEN.value for r in member_rows)
     if suite.parzen.num_samples and member.get("parzen", True) and not has_parzen:
@@ -699,6 +705,7 @@ def run_suite(suite, workdir: str, log=print) -> list[Row]:
                                jax.random.fold_in(key, i), member_rows[0] if member_rows else None)
       member_rows.append(row)
       panel[member.name] = images
+      log(f"[{member.name}] parzen in {time.perf_counter() - started - bdmc_seconds:.0f}s")
     else:  # e.g. a member whose own estimators include Parzen (the AAE) still samples
       images = member_samples(member_dir, jax.random.fold_in(jax.random.fold_in(key, i), 1))
       if images is not None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import ml_collections
 import numpy as np
 import pytest
 
@@ -140,11 +141,14 @@ def test_a_member_whose_evaluation_alone_changed_is_re_evaluated_not_retrained(t
   metrics = (workdir / "b" / "metrics.jsonl").read_text()
   suite = _two_vae_suite(1e-3)
   suite.members[1].overrides.eval.estimators = "elbo:2,importance:4"
+  # An annealed estimator's schedule is evaluation-only too (no family trains with it).
+  suite.members[1].overrides.model = ml_collections.ConfigDict(dict(ais_schedule="sigmoid:7"))
   lines = []
   rows = compare.run_suite(suite, str(workdir), log=lines.append)
   assert "[a] reused in 0s" in lines
   (line,) = [line for line in lines if line.startswith("[b] evaluation settings changed")]
   assert "eval.estimators: 'elbo:2' → 'elbo:2,importance:4'" in line
+  assert "model.ais_schedule: 'sigmoid:1000' → 'sigmoid:7'" in line
   # Nothing retrained or set aside: same checkpoints, no new training rows.
   assert not glob.glob(str(workdir / "b.replaced-*"))
   assert sorted(os.listdir(workdir / "b" / "checkpoints")) == checkpoints

@@ -87,13 +87,15 @@ def evaluate_and_write(config, model: Model, backend, state, dataset, workdir: s
         model, backend, backend.params(state), data, estimator=name,
         num_samples=num_samples, batch_size=batch_size,
         key=jax.random.fold_in(keys["eval"], 1_000_000 + i), dataset=dataset)
+    seconds = time.perf_counter() - start  # compilation included: what a budget pays
+    details = dict(summary.details or {}, seconds=round(seconds, 1))
     if data is not whole:
-      summary = dataclasses.replace(summary, details=dict(
-          summary.details or {}, first_examples=data.num_examples,
-          split_examples=whole.num_examples))
-    log.info("%s %s: %s (%.1fs)", split, name, summary, time.perf_counter() - start)
+      details.update(first_examples=data.num_examples, split_examples=whole.num_examples)
+    summary = dataclasses.replace(summary, details=details)
+    log.info("%s %s: %s (%.1fs)", split, name, summary, seconds)
     print(f"{split} log p(x): {summary}" + (f" on the first {data.num_examples} examples"
-                                            if data is not whole else ""), flush=True)
+                                            if data is not whole else "")
+          + f" ({seconds:.0f}s)", flush=True)
     summaries.append(summary)
   diagnostics = evaluation.evaluate_diagnostics(
       model, backend, backend.params(state), getattr(dataset, split),
