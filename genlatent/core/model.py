@@ -51,9 +51,6 @@ class LatentVariable:
 
   A prior and a decoder, for annealing from p(z) to p(z | x) (AIS with HMC):
   prior_log_prob(params, z [..., d]) -> [...] nats, normalised;
-  prior_density(params) -> (z -> [...] nats): optional, prior_log_prob at fixed params
-      with its params-only work done once (see `priors.Prior.density`); `bound_prior`
-      falls back to prior_log_prob;
   decoder_log_prob(params, x [B, ...], z [B, d]) -> [B] log p(x | z), nats;
   prior_sample(params, key, n) -> [n, d];
   ais_schedule: the β schedule spec of that annealing (`estimators.ais.beta_schedule`);
@@ -72,13 +69,6 @@ class LatentVariable:
   ais_schedule: str = "sigmoid:1000"
   ais_leapfrog_steps: int = 10
   decoder_sample: Optional[Callable] = None
-  prior_density: Optional[Callable] = None
-
-  def bound_prior(self, params) -> Callable:
-    """z [..., d] -> log p(z) [...] nats at fixed params, for annealing loops."""
-    if self.prior_density is not None:
-      return self.prior_density(params)
-    return lambda z: self.prior_log_prob(params, z)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,7 +35,7 @@ def supports(model) -> bool:
 def _hmc_ais(model, params, x, key, num_chains) -> hmc_ais.HMCAISResult:
   latent = model.densities.latent
   return hmc_ais.hmc_ais(
-      latent.bound_prior(params),
+      lambda z: latent.prior_log_prob(params, z),
       lambda xi, z: latent.decoder_log_prob(params, xi[None], z[None])[0],
       lambda k, n: latent.prior_sample(params, k, n), x, key, num_chains=num_chains,
       schedule=latent.ais_schedule, num_leapfrog_steps=latent.ais_leapfrog_steps)

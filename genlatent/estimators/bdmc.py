@@ -235,7 +235,7 @@ def model_bdmc(model, params, key: jax.Array, num_examples: int, num_chains: int
     return latent.decoder_sample(params, z, jax.random.fold_in(k, 1)), z
 
   return decoder_bdmc(
-      latent.bound_prior(params),
+      lambda z: latent.prior_log_prob(params, z),
       lambda xi, z: latent.decoder_log_prob(params, xi[None], z[None])[0],
       lambda k, n: latent.prior_sample(params, k, n), sample_joint, key, num_examples,
       num_chains=num_chains, schedule=latent.ais_schedule,

@@ -525,7 +525,6 @@ def build_aae_parts(config, data_shape) -> AAEParts:
       log_weights=log_weights, proposal=proposal, fit_proposal=fit_proposal,
       chunk_size=chunk_size,
       prior_log_prob=lambda params, z: prior.log_prob(prior_params(params), z),
-      prior_density=lambda params: prior.bind(prior_params(params)),
       decoder_log_prob=lambda params, x, z: likelihood.log_prob(x, decoder_out(params, z)),
       prior_sample=prior_codes, ais_schedule=config.ais_schedule,
       ais_leapfrog_steps=int(config.ais_leapfrog_steps),

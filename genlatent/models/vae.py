@@ -325,7 +325,6 @@ def build_vae(config, data_shape) -> Model:
   # anneal between here, so HMC-AIS is offered for one layer only.
   annealing = dict(
       prior_log_prob=lambda params, z: apply(params, z, method="prior_log_prob"),
-      prior_density=lambda params: prior.bind(apply(params, method="prior_params")),
       decoder_log_prob=lambda params, x, z: apply(params, x, z, method="decoder_log_prob"),
       prior_sample=lambda params, key, n: apply(params, key, n, method="prior_sample"),
       decoder_sample=lambda params, z, key: apply(params, z, key, method="decoder_sample"),

@@ -18,10 +18,6 @@ class Prior:
     Monte-Carlo estimate from its posterior samples.
   uses_encoder: the prior is defined through the model's encoder (VampPrior): its
     functions then receive `params = {**own_params, 'encoder': encoder_params}`.
-  density(params) -> (z [..., latent_dim] -> [...] nats), optional: log_prob with the work
-    that depends on params alone done once (the VampPrior's encoded pseudo-inputs), for
-    callers that evaluate the prior many times at fixed params (an HMC chain). `bind`
-    gives it, or `log_prob` with params fixed where a prior has none.
   sample_with_components(params, key, n) -> (z [n, latent_dim], k [n] int32), optional:
     draws and the component each came from, for priors made of labelled parts
     (mixtures, swiss-roll segments); a label-regularised AAE pairs data labels
@@ -35,13 +31,6 @@ class Prior:
   kl_from_diag_gaussian: Optional[Callable] = None
   uses_encoder: bool = False
   sample_with_components: Optional[Callable] = None
-  density: Optional[Callable] = None
-
-  def bind(self, params) -> Callable:
-    """z -> log p(z) [...] nats at fixed `params` (see `density`)."""
-    if self.density is not None:
-      return self.density(params)
-    return lambda z: self.log_prob(params, z)
 
 
 @dataclasses.dataclass(frozen=True)

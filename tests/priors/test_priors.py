@@ -94,17 +94,6 @@ def test_gradients_are_finite(name):
     assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
 
 
-@pytest.mark.parametrize("name", ["standard_normal", "diagonal_gaussian", "laplace", "vamp"])
-def test_a_bound_prior_is_its_log_prob_at_fixed_params(name):
-  if name == "vamp":  # the pseudo-inputs encoded once, outside the returned function
-    prior, params, _, _ = _vamp()
-  else:
-    prior = build_prior(name, D)
-    params = prior.init(jax.random.PRNGKey(0))
-  z = jax.random.normal(jax.random.PRNGKey(1), (3, 5, D))
-  np.testing.assert_allclose(prior.bind(params)(z), prior.log_prob(params, z), rtol=1e-6)
-
-
 def test_unknown_prior_lists_known_names():
   with pytest.raises(KeyError, match="Known priors: .*standard_normal"):
     build_prior("gaussian", D)
