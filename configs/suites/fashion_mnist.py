@@ -21,6 +21,12 @@ views have 500 hidden units, too many to sample exactly, so they report no BDMC)
                  own schedules (sigmoid:1000), BDMC on 256 simulated examples with 16
                  chains (not measured on this project's machines yet).
 
+Measured wall time of the cpu variant (11 members, before vae_iwae_arch): 5,853 s on the
+idle 2-core VM, over the hour it should fit in. Training took 2,228 s (the VampPrior 1,109 s),
+the Parzen rows 1,029 s (the four Boltzmann members 962 s, sampling by Gibbs chains), HMC-AIS
+868 s, RAISE 517 s, importance sampling 515 s, BDMC 312 s, Boltzmann log Z 237 s
+(eval.json `details.seconds`, the log's "parzen in").
+
 The HMC schedule is an evaluation-only field: changing it (or the budget) re-evaluates the
 trained members instead of retraining them. Parzen: 10,000 samples, bandwidth on the
 validation split.
