@@ -299,10 +299,7 @@ def build_dbm(config, data_shape) -> Model:
             "h1_bias": jnp.zeros((h1_size,), jnp.float32),
             "h1_bias_top": jnp.zeros((h1_size,), jnp.float32),
             "h2_bias": jnp.zeros((h2_size,), jnp.float32),
-            "base_visible_bias": jnp.zeros((num_visible,), jnp.float32),
-            # Running mean of the mean-field q(h2 | v) over the training data: the AIS
-            # base model's h2 rates (0.5, the uniform base, until joint training).
-            "base_h2_rate": jnp.full((h2_size,), 0.5, jnp.float32)}
+            "base_visible_bias": jnp.zeros((num_visible,), jnp.float32)}
 
   def init_state(key, params, x_train):
     """Base rates and visible biases from the data; PCD chains (v, h2) for phase 2."""
@@ -353,8 +350,6 @@ def build_dbm(config, data_shape) -> Model:
     logits1, logits2 = mean_field(dbm, v, mf_steps)
     mu1, mu2 = jax.nn.sigmoid(logits1), jax.nn.sigmoid(logits2)
     chains = state.extra["chains"]
-    state = state.replace(params=dict(params, base_h2_rate=boltzmann.update_base_rate(
-        params["base_h2_rate"], mu2, collective=collective)))
     chains, _ = boltzmann.gibbs_chain(as_rbm(dbm), chains, key, num_gibbs,
                                 jnp.arange(chains.shape[0], dtype=jnp.int32))
     count = collective.sum(jnp.asarray(v.shape[0], jnp.float32))
@@ -385,12 +380,8 @@ def build_dbm(config, data_shape) -> Model:
                           state, batch, key)
 
   def base_logits(params):
-    """AIS base model over (v, h2): data base rates for v; for h2, the mean-field
-    posterior's average over the training data (near the model's own h2 marginal, so
-    the path starts close to where it ends: with a uniform h2 the ESS of 100 chains on
-    Fashion-MNIST was 1-5)."""
-    return jnp.concatenate([params["base_visible_bias"],
-                            boltzmann.rate_logits(params["base_h2_rate"])])
+    """AIS base model over (v, h2): data base rates for v, uniform for h2."""
+    return jnp.concatenate([params["base_visible_bias"], jnp.zeros((h2_size,), jnp.float32)])
 
   normaliser = boltzmann.Normaliser(as_rbm=lambda params: as_rbm(as_dbm(params)),
                               base_logits=base_logits, schedule=schedule,
