@@ -16,14 +16,6 @@ import ml_collections
 from genlatent import train
 from genlatent.train import workdir as workdir_lib
 
-EVALUATION_PREFIX = "eval."  # fields that change only how a trained model is evaluated
-
-
-def evaluation_only(field: str) -> bool:
-  """Whether a config field changes how a trained model is evaluated, not the training."""
-  return field.startswith(EVALUATION_PREFIX) or field in workdir_lib.EVALUATION_MODEL_FIELDS
-
-
 def load_config_ref(ref: str, overrides: dict | None = None) -> ml_collections.ConfigDict:
   """`path/to/config.py[:arg]` -> its `get_config(arg)` with `overrides` applied."""
   return apply_overrides(workdir_lib.load_config_file(ref), overrides or {})
@@ -123,9 +115,10 @@ def set_aside(workdir: str) -> str:
 def run_or_reuse(config, workdir: str, name: str | None = None, log=print) -> dict:
   """Trains and evaluates `config` in `workdir` unless a finished run is there already.
 
-  A run whose config differs only in `eval.*` fields (another estimator, more
-  samples) or an annealed estimator's schedule (`workdir.EVALUATION_MODEL_FIELDS`) is re-evaluated from its checkpoints, not retrained: eval.json is
-  rewritten, the old one kept as `eval.replaced-<UTC time>.json` beside it.
+  A run whose config differs only in evaluation settings (`eval.*`, or an annealed
+  estimator's schedule: `workdir.evaluation_only`) is re-evaluated from its
+  checkpoints, not retrained: eval.json is rewritten, the old one kept as
+  `eval.replaced-<UTC time>.json` beside it.
   A run in `workdir` made from another config is neither reused nor resumed (its
   checkpoints belong to the other config): the folder is set aside as
   `<workdir>.replaced-<UTC time>`, one line through `log` names the fields that
@@ -142,7 +135,7 @@ def run_or_reuse(config, workdir: str, name: str | None = None, log=print) -> di
   start = time.perf_counter()
   fields, replaced = _config_differences(workdir, config) or {}, None
   differences = [f"{name}: {old!r} → {new!r}" for name, (old, new) in fields.items()]
-  if fields and all(evaluation_only(name) for name in fields):
+  if fields and all(workdir_lib.evaluation_only(name) for name in fields):
     # Only how the trained model is evaluated changed (e.g. a suite adds an
     # estimator): the checkpoints stand; re-evaluate them, keeping the old results.
     kept = keep_results(workdir)

@@ -49,7 +49,13 @@ EVALUATION_MODEL_FIELDS = ("model.ais_schedule", "model.ais_leapfrog_steps", "mo
 RESUMABLE_FIELDS = ("num_steps", "progress_bar", "final_evaluation", "log_every",
                     "checkpoint_every", "keep_checkpoints", "eval_every", "parallelism",
                     "num_devices") + EVALUATION_MODEL_FIELDS
-RESUMABLE_PREFIXES = ("eval.",)
+EVALUATION_PREFIX = "eval."  # fields that change only how a trained model is evaluated
+RESUMABLE_PREFIXES = (EVALUATION_PREFIX,)
+
+
+def evaluation_only(field: str) -> bool:
+  """Whether a config field changes how a trained model is evaluated, not the training."""
+  return field.startswith(EVALUATION_PREFIX) or field in EVALUATION_MODEL_FIELDS
 
 
 class WorkdirError(ValueError):
