@@ -126,14 +126,11 @@ def whitened_residuals(mog: MixtureOfGaussians, x: jax.Array) -> jax.Array:
   return xu - offsets[:, None, :]
 
 
-def mahalanobis(mog: MixtureOfGaussians, x: jax.Array, expanded: bool = False) -> jax.Array:
+def mahalanobis(mog: MixtureOfGaussians, x: jax.Array) -> jax.Array:
   """[B, K] squared Mahalanobis distances (x_b − μ_k)ᵀ Σ_k⁻¹ (x_b − μ_k).
 
   Args:
     x: [B, D].
-    expanded: diag/spherical only: one product about the mixture mean where that
-      is good to MAX_EXPANSION_ERROR nats (see there), for EM's E-step; the
-      default, differences first, is exact to float32 rounding.
   """
   ct = mog.covariance_type
   u = mog.precision_cholesky
@@ -146,52 +143,10 @@ def mahalanobis(mog: MixtureOfGaussians, x: jax.Array, expanded: bool = False) -
   if ct == "tied":
     xc, offsets = whitened_frame(mog, x)
     return jnp.sum(jnp.square((xc @ u)[:, None, :] - offsets), axis=-1)
-  precision = jnp.square(u if ct == "diag" else u[:, None] * jnp.ones((1, mog.dim), u.dtype))
-  if not expanded:
-    return _differenced_mahalanobis(mog, precision, x)
-  return jax.lax.cond(expansion_is_accurate(mog, precision),
-                      lambda: _expanded_mahalanobis(mog, precision, x),
-                      lambda: _differenced_mahalanobis(mog, precision, x))
-
-
-# A Mahalanobis distance expanded about the mixture mean c, as
-# Σ p (x − c)² − 2 Σ p m (x − c) + Σ p m² with m = μ − c, is one [B, 2D] × [2D, K]
-# product (faster than differences first, see experiments/benchmarks/gmm.py) but
-# cancels: for a point near its component its terms are about 2 Σ p m² + D, and
-# float32 rounding of a 2D-term sum leaves about eps √(2D) of that. Where that
-# could exceed MAX_EXPANSION_ERROR (nats of log p, half the distance's error)
-# for some component, e.g. clusters many of their own widths apart, the
-# distances are differenced first instead.
-MAX_EXPANSION_ERROR = 1e-3
-
-
-def expansion_is_accurate(mog: MixtureOfGaussians, precision: jax.Array) -> jax.Array:
-  """[] bool: whether every diag/spherical component's expanded distance is good to
-  MAX_EXPANSION_ERROR nats of log p near that component (see above).
-
-  Args:
-    precision: [K, D] 1/σ².
-  """
-  d = mog.dim
-  mc = mog.means - reference_point(mog)
-  terms = 2.0 * jnp.sum(precision * mc * mc, axis=-1) + d  # [K]
-  error = 0.5 * jnp.finfo(precision.dtype).eps * math.sqrt(2 * d) * jnp.max(terms)
-  return error <= MAX_EXPANSION_ERROR
-
-
-def _expanded_mahalanobis(mog: MixtureOfGaussians, precision: jax.Array, x: jax.Array):
-  """[B, K] diag/spherical distances as one product about the mixture mean c."""
-  c = reference_point(mog)
-  xc, mc = x - c, mog.means - c
-  stacked = jnp.concatenate([precision, -2.0 * precision * mc], axis=1)  # [K, 2D]
-  return (jnp.concatenate([xc * xc, xc], axis=1) @ stacked.T
-          + jnp.sum(precision * mc * mc, axis=1))
-
-
-def _differenced_mahalanobis(mog: MixtureOfGaussians, precision: jax.Array, x: jax.Array):
-  """[B, K] diag/spherical distances, differences first: exact where the expansion
-  would cancel. XLA fuses this into one pass without a [B, K, D] buffer."""
-  return jnp.sum(jnp.square(x[:, None, :] - mog.means) * precision, axis=-1)
+  scale = u if ct == "diag" else u[:, None]
+  # Differences first, then scaling: exact where an expanded |x|² − 2xμ + |μ|²
+  # would cancel. XLA fuses this into one pass without a [B, K, D] buffer.
+  return jnp.sum(jnp.square((x[:, None, :] - mog.means) * scale), axis=-1)
 
 
 def _flat(mog: MixtureOfGaussians, x: jax.Array):

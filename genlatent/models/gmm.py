@@ -98,8 +98,8 @@ def _chunk_sums(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array):
     maha = jnp.sum(jnp.square(y - jnp.einsum("kd,kde->ke", mc, u)), axis=-1)
   elif ct == "tied":
     maha = jnp.sum(jnp.square((xc @ u)[:, None, :] - mc @ u), axis=-1)  # fused, no [C, K, D]
-  else:  # the expanded form where it is accurate: EM's E-step is its one product
-    maha = mixture.mahalanobis(mog, x, expanded=True)
+  else:
+    maha = mixture.mahalanobis(mog, x)
   log_joint = normalizer - 0.5 * maha  # [C, K]
   log_px = jax.nn.logsumexp(log_joint, axis=1)
   r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]
