@@ -21,11 +21,11 @@ views have 500 hidden units, too many to sample exactly, so they report no BDMC)
                  own schedules (sigmoid:1000), BDMC on 256 simulated examples with 16
                  chains (not measured on this project's machines yet).
 
-Measured wall time of the cpu variant (11 members, before vae_iwae_arch): 5,853 s on the
-idle 2-core VM, over the hour it should fit in. Training took 2,228 s (the VampPrior 1,109 s),
-the Parzen rows 1,029 s (the four Boltzmann members 962 s, sampling by Gibbs chains), HMC-AIS
-868 s, RAISE 517 s, importance sampling 515 s, BDMC 312 s, Boltzmann log Z 237 s
-(eval.json `details.seconds`, the log's "parzen in").
+Measured wall time of the cpu variant (12 members), from an empty workdir on the idle
+2-core VM: 3,734 s, over the hour it should fit in. Training took 1,472 s (the VampPrior
+647 s), the Parzen rows 635 s (the four Boltzmann members 577 s: 10,000 independent
+1000-sweep Gibbs chains each), HMC-AIS 488 s, RAISE 336 s, importance sampling 322 s, BDMC
+183 s, Boltzmann log Z 170 s (eval.json `details.seconds`, the log's "parzen in").
 
 The HMC schedule is an evaluation-only field: changing it (or the budget) re-evaluates the
 trained members instead of retraining them. Parzen: 10,000 samples, bandwidth on the
@@ -58,8 +58,7 @@ MEMBERS = [
 # one draw every `sample_thin` sweeps. Both variants use independent chains: thinned
 # draws are cheaper but less diverse, and Parzen rewards diversity. On this suite's
 # CD-1 RBM, 2000 chains x 5 draws 200 sweeps apart scored -475.35 +- 2.18 nats and 500 x
-# 20 draws 50 apart -487.66 +- 1.52, against -424.54 +- 1.76 from 10,000 chains
-# (/tmp/g/parzen_protocols.py, session 21).
+# 20 draws 50 apart -487.66 +- 1.52, against -424.54 +- 1.76 from 10,000 chains.
 BUDGETS = {
     "cpu": dict(annealed=50, hmc_chains=8, hmc_schedule="sigmoid:500", raise_chains=8,
                 bdmc_examples=16, bdmc_chains=8, sample_chains=0, sample_thin=50),
