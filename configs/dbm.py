@@ -37,7 +37,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
       name="dbm", hidden=(100, 100), phase_steps=(1500, 1500, 2000),
       gibbs_steps=1, num_chains=100, mean_field_steps=10, init_scale=0.01,
       ais_schedule="classic", ais_chains=100, posterior_samples=100, chunk_size=100,
-      sample_steps=1000, sample_chains=0, sample_thin=50,
+      sample_steps=1000,
       optimizer=ml_collections.ConfigDict(dict(
           name="sgd", learning_rate=0.05, momentum=0.9, weight_decay=1e-4, decay_steps=0)),
       # Persistent chains need slow, lightly damped updates: on Fashion-MNIST lr 0.01

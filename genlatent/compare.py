@@ -200,12 +200,8 @@ def parzen_row(member: str, config_ref: str, workdir: str, num_samples: int, key
   config, dataset, model, backend, state = train.restore_workdir(workdir)
   params = backend.host_state(state).params
   sample = jax.jit(lambda k, n: model.sample(params, k, n), static_argnums=1)
-  # Thinned Gibbs chains (a Boltzmann family's `sample_chains`) draw every sample in
-  # one call, so that their burn-in is paid once, not once per batch of 1000.
-  thinned = bool(config.model.get("sample_chains", 0))
   summary = parzen_summary(sample, key, dataset.validation.x, dataset.test.x,
-                           num_samples=num_samples,
-                           sample_batch_size=num_samples if thinned else 1000)
+                                  num_samples=num_samples)
   images = dataset.to_images(np.asarray(sample(jax.random.fold_in(key, 1), 16)))
   row = Row(member, config.model.name, config_ref, config.data.binarization,
             base.num_params if base else 0, base.train_seconds if base else 0.0,

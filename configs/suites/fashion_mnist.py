@@ -51,39 +51,25 @@ MEMBERS = [
     ("aae", "configs/aae.py:fashion_mnist", {}, "ais:{hmc_chains}"),
 ]
 
-# Per variant: the annealed test examples (0: all); HMC-AIS chains per example and the
-# decoder members' schedule ('': their own); RAISE chains per example; BDMC simulated
-# examples and chains; and the Boltzmann members' Parzen samples, drawn from at most
-# `sample_chains` Gibbs chains (0: one chain per sample) after their 1000-sweep burn-in,
-# one draw every `sample_thin` sweeps. Both variants use independent chains: thinned
-# draws are cheaper but less diverse, and Parzen rewards diversity. On this suite's
-# CD-1 RBM, 2000 chains x 5 draws 200 sweeps apart scored -475.35 +- 2.18 nats and 500 x
-# 20 draws 50 apart -487.66 +- 1.52, against -424.54 +- 1.76 from 10,000 chains.
-BUDGETS = {
-    "cpu": dict(annealed=50, hmc_chains=8, hmc_schedule="sigmoid:500", raise_chains=8,
-                bdmc_examples=16, bdmc_chains=8, sample_chains=0, sample_thin=50),
-    "gpu": dict(annealed=0, hmc_chains=16, hmc_schedule="", raise_chains=16,
-                bdmc_examples=256, bdmc_chains=16, sample_chains=0, sample_thin=50),
-}
+# variant: (annealed test examples (0: all), HMC-AIS chains per example, HMC-AIS schedule
+# of the decoder members ('' : their own), RAISE chains per example, BDMC simulated
+# examples, BDMC chains)
+BUDGETS = {"cpu": (50, 8, "sigmoid:500", 8, 16, 8), "gpu": (0, 16, "", 16, 256, 16)}
 
 
-def _member(name, ref, overrides, extra, budget):
-  model = dict(overrides.get("model", {}))
-  if budget["hmc_schedule"] and extra.startswith("ais:"):  # a decoder member: HMC-AIS, BDMC
-    model.update(ais_schedule=budget["hmc_schedule"])
-  if extra.startswith("raise:"):  # a Boltzmann member: Gibbs chains behind its samples
-    model.update(sample_chains=budget["sample_chains"], sample_thin=budget["sample_thin"])
-  if model:
-    overrides = dict(overrides, model=model)
-  return name, ref, overrides, extra.format(**budget)
+def _member(name, ref, overrides, extra, hmc_chains, hmc_schedule, raise_chains):
+  if hmc_schedule and extra.startswith("ais:"):  # a decoder member: HMC-AIS and its BDMC
+    overrides = dict(overrides, model=dict(overrides.get("model", {}), ais_schedule=hmc_schedule))
+  return name, ref, overrides, extra.format(hmc_chains=hmc_chains, raise_chains=raise_chains)
 
 
 def get_config(arg: str = ""):
-  budget = BUDGETS["gpu" if arg == "gpu" else "cpu"]
+  variant = "gpu" if arg == "gpu" else "cpu"
+  annealed, hmc_chains, hmc_schedule, raise_chains, bdmc_examples, bdmc_chains = BUDGETS[variant]
   return compare.suite_config(
       "genlatent families on Fashion-MNIST (static binarization)",
       dict(source="idx:/usr/share/datasets/fashion-mnist", validation_size=10000,
            binarization="static", threshold=0.5, seed=0),
-      [_member(*member, budget) for member in MEMBERS],
-      parzen_samples=10_000, annealed_examples=budget["annealed"],
-      bdmc_examples=budget["bdmc_examples"], bdmc_chains=budget["bdmc_chains"])
+      [_member(*member, hmc_chains, hmc_schedule, raise_chains) for member in MEMBERS],
+      parzen_samples=10_000, annealed_examples=annealed, bdmc_examples=bdmc_examples,
+      bdmc_chains=bdmc_chains)

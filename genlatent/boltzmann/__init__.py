@@ -12,7 +12,6 @@ from genlatent.boltzmann.energy import (init_params, is_gaussian, num_units, hid
                                         LOG_2PI, VISIBLE_TYPES)
 from genlatent.boltzmann.gibbs import (uniform_noise, normal_noise, bernoulli, sample_hidden,
                                        sample_visible, gibbs_step, gibbs_chain, gibbs_snapshots,
-                                       gibbs_draws, chain_layout,
                                        base_samples)
 from genlatent.boltzmann.contrastive import (contrastive_divergence, training_phase,
                                              update_base_rate, rate_logits, pseudo_log_likelihood,

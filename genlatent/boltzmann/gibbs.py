@@ -81,49 +81,6 @@ def gibbs_chain(params: dict, v: jax.Array, key: jax.Array, num_steps: int,
   return v, mean
 
 
-def chain_layout(n: int, max_chains: int) -> tuple[int, int]:
-  """(chains, draws per chain) for n samples from at most `max_chains` chains
-  (0: n independent chains, one draw each); chains × draws ≥ n."""
-  if n < 1 or max_chains < 0:
-    raise ValueError(f"Need n ≥ 1 samples and max_chains ≥ 0; got n={n}, "
-                     f"max_chains={max_chains}.")
-  chains = min(n, max_chains) if max_chains else n
-  return chains, -(-n // chains)
-
-
-def gibbs_draws(params: dict, v: jax.Array, key: jax.Array, burn_in: int, num_draws: int,
-                thin: int) -> tuple[jax.Array, jax.Array]:
-  """Draws of chains started at v [C, V]: their state after `burn_in` sweeps, then
-  after every `thin` sweeps more, `num_draws` per chain.
-
-  One chain's draws are correlated (less as `thin` grows), but they cost
-  C × (burn_in + (num_draws − 1) × thin) sweeps instead of the
-  C × num_draws × burn_in of as many independent chains. Sweep t draws from
-  `fold_in(key, t)`, so one draw per chain is exactly `gibbs_chain`.
-
-  Returns:
-    (states, means E[v | h]), each [num_draws × C, V], draw-major.
-  """
-  if burn_in < 1 or num_draws < 1 or (num_draws > 1 and thin < 1):
-    raise ValueError(f"Need burn_in ≥ 1, num_draws ≥ 1 and thin ≥ 1; got burn_in={burn_in}, "
-                     f"num_draws={num_draws}, thin={thin}.")
-  first = gibbs_chain(params, v, key, burn_in)
-  if num_draws == 1:
-    return first
-
-  def draw(carry, d):
-    def sweep(state, j):
-      t = jnp.uint32(burn_in) + d * jnp.uint32(thin) + j
-      return gibbs_step(params, state[0], jax.random.fold_in(key, t)), None
-
-    carry, _ = jax.lax.scan(sweep, carry, jnp.arange(thin, dtype=jnp.uint32))
-    return carry, carry
-
-  _, (states, means) = jax.lax.scan(draw, first, jnp.arange(num_draws - 1, dtype=jnp.uint32))
-  flat = lambda a, rest: jnp.concatenate([a[None], rest]).reshape((-1, a.shape[-1]))
-  return flat(first[0], states), flat(first[1], means)
-
-
 def gibbs_snapshots(params: dict, v: jax.Array, key: jax.Array,
                     steps: tuple[int, ...]) -> jax.Array:
   """E[v | h] of chains started at v [n, V], recorded after each of `steps` sweeps.

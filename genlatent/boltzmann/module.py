@@ -19,7 +19,7 @@ import jax
 # The functions by name: `genlatent.boltzmann.energy` is also the name of a function there.
 from genlatent.boltzmann.energy import (VISIBLE_TYPES, energy, free_energy, hidden_probs,
                                         visible_mean)
-from genlatent.boltzmann.gibbs import gibbs_chain, gibbs_draws, gibbs_step
+from genlatent.boltzmann.gibbs import gibbs_chain, gibbs_step
 from genlatent.boltzmann.partition import exact_log_partition
 
 
@@ -84,12 +84,6 @@ class RBM(nn.Module):
                   index: Optional[jax.Array] = None) -> tuple[jax.Array, jax.Array]:
     """`num_steps` Gibbs sweeps from v [B, V]: (the last state, its mean E[v | h])."""
     return gibbs_chain(self.parameters(v.shape[-1]), v, key, num_steps, index)
-
-  def gibbs_draws(self, v: jax.Array, key: jax.Array, burn_in: int, num_draws: int,
-                  thin: int) -> tuple[jax.Array, jax.Array]:
-    """Thinned draws of chains started at v [C, V] (see `gibbs.gibbs_draws`):
-    (states, means), each [num_draws × C, V]."""
-    return gibbs_draws(self.parameters(v.shape[-1]), v, key, burn_in, num_draws, thin)
 
   def exact_log_partition(self) -> jax.Array:
     """[] log Z by enumeration (≤ 20 units on a summable side), nats."""

@@ -252,18 +252,15 @@ def parzen_label(num_samples: int) -> str:
 def parzen_summary(sample_fn: Callable[[jax.Array, int], jax.Array], key: jax.Array,
                    x_validation: np.ndarray, x_test: np.ndarray, *,
                    num_samples: int = DEFAULT_NUM_SAMPLES, sigmas: Sequence[float] | None = None,
-                   sample_batch_size: int = 1000, batch_size: int = 500,
-                   chunk_size: int = 2048) -> Summary:
+                   batch_size: int = 500, chunk_size: int = 2048) -> Summary:
   """The whole protocol for any sampler: σ on validation, mean ± stderr on test.
 
   For models evaluated outside the trainer (e.g. a table of families scored the
-  same way). `sample_batch_size`: samples per `sample_fn` call (a sampler that
-  thins Gibbs chains pays their burn-in once per call). Returns a `Summary` of
-  kind `Kind.PARZEN`, its details holding the bandwidth search.
+  same way). Returns a `Summary` of kind `Kind.PARZEN`, its details holding the
+  bandwidth search.
   """
   window, report = fit_parzen_window(sample_fn, key, x_validation, num_samples=num_samples,
-                                     sigmas=sigmas, sample_batch_size=sample_batch_size,
-                                     batch_size=batch_size, chunk_size=chunk_size)
+                                     sigmas=sigmas, batch_size=batch_size, chunk_size=chunk_size)
   x_test = np.asarray(x_test, np.float32).reshape(len(x_test), -1)
   values = []
   for start in range(0, len(x_test), batch_size):

@@ -256,7 +256,7 @@ def build_dbm(config, data_shape) -> Model:
     mean_field_steps: fixed-point iterations in training and evaluation.
     init_scale, optimizer (pretraining), joint_optimizer (phase 2; default: optimizer).
     ais_schedule, ais_chains (log Z for 'elbo'), posterior_samples (S for 'ais'),
-    sample_steps, sample_chains, sample_thin: as for the 'rbm' family.
+    sample_steps: as for the 'dbn' family.
   Estimators: 'ais' (num_samples = AIS chains), 'elbo', 'raise' (num_samples =
   reverse chains per example, along ais_schedule), and 'exact' for tiny models.
   """
@@ -276,7 +276,6 @@ def build_dbm(config, data_shape) -> Model:
   posterior_samples = int(config.posterior_samples)
   chunk_size = int(config.chunk_size)
   sample_steps = int(config.sample_steps)
-  sample_chains, sample_thin = int(config.sample_chains), int(config.sample_thin)
   tx_pretrain = make_optimizer(config.optimizer)
   tx_joint = make_optimizer(config.joint_optimizer or config.optimizer)
   module = DBM((h1_size, h2_size), mf_steps, float(config.init_scale))
@@ -429,10 +428,9 @@ def build_dbm(config, data_shape) -> Model:
 
   def sample(params, key, n):
     """[n, *data_shape] E[v | h1] after `sample_steps` block Gibbs sweeps h1 | (v, h2)."""
-    chains, draws = boltzmann.chain_layout(n, sample_chains)
-    model, start, key_chain = chain_start(params, key, chains)
-    _, mean = boltzmann.gibbs_draws(model, start, key_chain, sample_steps, draws, sample_thin)
-    return mean[:n, :num_visible].reshape((n,) + data_shape)
+    model, start, key_chain = chain_start(params, key, n)
+    _, mean = boltzmann.gibbs_chain(model, start, key_chain, sample_steps)
+    return mean[:, :num_visible].reshape((n,) + data_shape)
 
   def reconstruct(params, x, key=None):
     """[B, *data_shape] E[v | μ1] with μ1 the mean-field posterior of x."""

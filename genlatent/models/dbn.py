@@ -187,8 +187,7 @@ def build_dbn(config, data_shape) -> Model:
     ais_schedule: β schedule of the top RBM's AIS;  ais_chains: chains for the
       'elbo' estimator's log Z.
     posterior_samples: S for the 'ais' estimator's importance weights.
-    sample_steps: Gibbs sweeps in the top RBM behind `sample` (the burn-in).
-    sample_chains, sample_thin: thinned top-RBM draws, as for the 'rbm' family.
+    sample_steps: Gibbs sweeps in the top RBM behind `sample`.
   Estimators: 'ais' (num_samples = AIS chains), 'elbo' (num_samples = Monte
   Carlo samples), 'raise' (num_samples = reverse chains per example, along
   ais_schedule), and 'exact' for tiny models.
@@ -213,7 +212,6 @@ def build_dbn(config, data_shape) -> Model:
   posterior_samples = int(config.posterior_samples)
   chunk_size = int(config.chunk_size)
   sample_steps = int(config.sample_steps)
-  sample_chains, sample_thin = int(config.sample_chains), int(config.sample_thin)
   module = DBN(hidden, float(config.init_scale))
 
   def apply(params, *args, method):
@@ -334,11 +332,8 @@ def build_dbn(config, data_shape) -> Model:
     """[n, *data_shape]: `sample_steps` Gibbs sweeps in the top RBM, then a down pass
     sampling each directed layer and returning E[v | h_1]."""
     layers = params["layers"]
-    chains, draws = boltzmann.chain_layout(n, sample_chains)
-    start, key_chain = top_chains(params, key, chains)
-    h, mean = boltzmann.gibbs_draws(layers[-1], start, key_chain, sample_steps, draws,
-                                    sample_thin)
-    h, mean = h[:n], mean[:n]
+    start, key_chain = top_chains(params, key, n)
+    h, mean = boltzmann.gibbs_chain(layers[-1], start, key_chain, sample_steps)
     if num_layers == 1:
       return mean.reshape((n,) + data_shape)
     for l in range(num_layers - 2, 0, -1):

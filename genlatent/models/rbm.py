@@ -16,8 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genlatent.boltzmann import (RBM, TRAINING, Normaliser, annealing_path, apply_gradients,
-                                 base_rate_logits, base_samples, chain_layout,
-                                 contrastive_divergence,
+                                 base_rate_logits, base_samples, contrastive_divergence,
                                  gibbs_snapshots, init_params, initial_chains,
                                  pseudo_log_likelihood)
 from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
@@ -51,10 +50,7 @@ def build_rbm(config, data_shape) -> Model:
     init_scale: std of the initial weights.
     optimizer: see `make_optimizer` (sgd with momentum, or adam; weight decay).
     ais_schedule: β schedule spec ('classic' = 14,500 steps; see `beta_schedule`).
-    sample_steps: Gibbs sweeps behind `sample` (each chain's burn-in).
-    sample_chains, sample_thin: `sample(n)` runs min(n, sample_chains) chains
-      (0: n), each giving a draw after its burn-in and then every sample_thin
-      sweeps (`boltzmann.gibbs_draws`): cheaper, correlated samples.
+    sample_steps: Gibbs sweeps behind `sample`.
   Estimators: 'ais' (num_samples = AIS chains) and, when one side has ≤ 20
   units, 'exact'.
 
@@ -80,7 +76,6 @@ def build_rbm(config, data_shape) -> Model:
   schedule = config.ais_schedule
   ais_lib.beta_schedule(schedule)  # fail at build time on a bad spec
   sample_steps = int(config.sample_steps)
-  sample_chains, sample_thin = int(config.sample_chains), int(config.sample_thin)
   module = RBM(num_hidden, visible, float(config.init_scale))
 
   def apply(params, *args, method):
@@ -190,13 +185,11 @@ def build_rbm(config, data_shape) -> Model:
                       annealing_start=annealing_start)
 
   def sample(params, key, n):
-    """[n, *data_shape] E[v | h] after `sample_steps` Gibbs sweeps from the base-rate
-    model (thinned draws where `sample_chains` < n)."""
-    chains, draws = chain_layout(n, sample_chains)
+    """[n, *data_shape] E[v | h] after `sample_steps` Gibbs sweeps from the base-rate model."""
     key_init, key_chain = jax.random.split(key)
-    v = base_samples(params, params["base_visible_bias"], key_init, chains)
-    _, mean = apply(params, v, key_chain, sample_steps, draws, sample_thin, method="gibbs_draws")
-    return to_data(params, mean[:n])
+    v = base_samples(params, params["base_visible_bias"], key_init, n)
+    _, mean = apply(params, v, key_chain, sample_steps, method="gibbs_chain")
+    return to_data(params, mean)
 
   def encode(params, x, key=None):
     """[B, H] p(h = 1 | x)."""

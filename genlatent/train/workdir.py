@@ -44,10 +44,8 @@ TRAIN_TIME_FILE = "train_time.json"
 # under the new value: when to log, checkpoint or evaluate, how to evaluate,
 # how many devices (results do not depend on it beyond float rounding), and how
 # long to train (see `check_resume`). Every other field shapes the trained model.
-# Model fields read by the annealed estimators or by sampling alone (no family trains
-# with them).
-EVALUATION_MODEL_FIELDS = ("model.ais_schedule", "model.ais_leapfrog_steps", "model.ais_chains",
-                           "model.sample_steps", "model.sample_chains", "model.sample_thin")
+# Model fields read by the annealed estimators alone (no family trains with them).
+EVALUATION_MODEL_FIELDS = ("model.ais_schedule", "model.ais_leapfrog_steps", "model.ais_chains")
 RESUMABLE_FIELDS = ("num_steps", "progress_bar", "final_evaluation", "log_every",
                     "checkpoint_every", "keep_checkpoints", "eval_every", "parallelism",
                     "num_devices") + EVALUATION_MODEL_FIELDS

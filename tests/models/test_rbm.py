@@ -81,27 +81,6 @@ def test_gibbs_chains_reach_the_exact_distribution():
   assert 0.5 * np.abs(np.bincount(codes, minlength=32) / len(codes) - exact).sum() > 0.05
 
 
-def test_thinned_draws_continue_one_chain_and_reach_the_exact_distribution():
-  params = random_rbm(2, 5, 4)
-  start, key = jnp.zeros((2000, 5)), jax.random.PRNGKey(0)
-  draws = jax.jit(boltzmann.gibbs_draws, static_argnums=(3, 4, 5))
-  states, means = draws(params, start, key, 30, 10, 5)
-  assert states.shape == means.shape == (10 * 2000, 5)
-  # Draw d of a chain is that chain's state after 30 + 5 d sweeps, same noise.
-  chain = jax.jit(boltzmann.gibbs_chain, static_argnums=3)
-  for d in (0, 3, 9):
-    state, mean = chain(params, start, key, 30 + 5 * d)
-    np.testing.assert_array_equal(states[d * 2000:(d + 1) * 2000], state)
-    np.testing.assert_allclose(means[d * 2000:(d + 1) * 2000], mean, rtol=1e-6)
-  codes = np.asarray(states, np.int64) @ (2 ** np.arange(4, -1, -1))  # `_states` order
-  empirical = np.bincount(codes, minlength=32) / len(codes)
-  assert 0.5 * np.abs(empirical - _exact_probs(params)).sum() < 0.02
-  assert boltzmann.chain_layout(10_000, 500) == (500, 20)
-  assert boltzmann.chain_layout(64, 500) == (64, 1)
-  assert boltzmann.chain_layout(1001, 500) == (500, 3)
-  assert boltzmann.chain_layout(7, 0) == (7, 1)
-
-
 @pytest.mark.slow
 def test_pcd_gradient_at_equilibrium_is_the_exact_gradient():
   params = random_rbm(3, 5, 3)
