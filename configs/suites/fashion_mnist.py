@@ -12,20 +12,25 @@ paired; BDMC brackets each decoder family on simulated examples (the Boltzmann m
 views have 500 hidden units, too many to sample exactly, so they report no BDMC).
 
   cpu (default)  the first 50 test examples; HMC-AIS with 8 chains along sigmoid:500 (10
-                 leapfrog steps), half the members' own sigmoid:1000; RAISE with 8
-                 chains along each Boltzmann model's own schedule; BDMC on 16 simulated
-                 examples with 8 chains each way. HMC-AIS costs examples × chains ×
-                 steps × (leapfrog steps + 1) decoder gradients: 48 examples × 8 chains
-                 × 200 steps took 45 s on the VAE member's weights on 2 cores.
+                 leapfrog steps), half the members' own sigmoid:1000; RAISE with 4
+                 chains along each Boltzmann model's own schedule; BDMC on 8 simulated
+                 examples with 8 chains each way; the Boltzmann members' Parzen samples
+                 after 500 block Gibbs sweeps (their own configs: 1000). HMC-AIS costs
+                 examples × chains × steps × (leapfrog steps + 1) decoder gradients:
+                 48 examples × 8 chains × 200 steps took 45 s on the VAE member's
+                 weights on 2 cores.
   gpu            the whole test set (annealed_examples 0), 16 chains along the members'
-                 own schedules (sigmoid:1000), BDMC on 256 simulated examples with 16
-                 chains (not measured on this project's machines yet).
+                 own schedules (sigmoid:1000), RAISE with 16 chains, BDMC on 256
+                 simulated examples with 16 chains, the members' own Gibbs sweeps (not
+                 measured on this project's machines yet).
 
-Measured wall time of the cpu variant (12 members), from an empty workdir on the idle
-2-core VM: 3,734 s, over the hour it should fit in. Training took 1,472 s (the VampPrior
-647 s), the Parzen rows 635 s (the four Boltzmann members 577 s: 10,000 independent
-1000-sweep Gibbs chains each), HMC-AIS 488 s, RAISE 336 s, importance sampling 322 s, BDMC
-183 s, Boltzmann log Z 170 s (eval.json `details.seconds`, the log's "parzen in").
+Measured wall time of the cpu variant (12 members) from an empty workdir on the idle 2-core
+VM, before this budget: 3,734 s with RAISE 8 chains, BDMC 16 examples and 1000-sweep
+Parzen samples. Training took 1,472 s (the VampPrior 647 s), the Parzen rows 635 s (the
+four Boltzmann members 577 s: 10,000 independent Gibbs chains each), HMC-AIS 488 s, RAISE
+336 s, importance sampling 322 s, BDMC 183 s, Boltzmann log Z 170 s (eval.json
+`details.seconds`, the log's "parzen in"). Halving the RAISE chains, the BDMC examples
+and the Boltzmann Parzen sweeps was to save about 550 s of that.
 
 The HMC schedule is an evaluation-only field: changing it (or the budget) re-evaluates the
 trained members instead of retraining them. Parzen: 10,000 samples, bandwidth on the
@@ -52,24 +57,29 @@ MEMBERS = [
 ]
 
 # variant: (annealed test examples (0: all), HMC-AIS chains per example, HMC-AIS schedule
-# of the decoder members ('' : their own), RAISE chains per example, BDMC simulated
-# examples, BDMC chains)
-BUDGETS = {"cpu": (50, 8, "sigmoid:500", 8, 16, 8), "gpu": (0, 16, "", 16, 256, 16)}
+# of the decoder members ('': their own), RAISE chains per example, BDMC simulated
+# examples, BDMC chains, Gibbs sweeps per Boltzmann Parzen sample (0: their own))
+BUDGETS = {"cpu": (50, 8, "sigmoid:500", 4, 8, 8, 500), "gpu": (0, 16, "", 16, 256, 16, 0)}
 
 
-def _member(name, ref, overrides, extra, hmc_chains, hmc_schedule, raise_chains):
+def _member(name, ref, overrides, extra, hmc_chains, hmc_schedule, raise_chains, sweeps):
+  model = dict(overrides.get("model", {}))
   if hmc_schedule and extra.startswith("ais:"):  # a decoder member: HMC-AIS and its BDMC
-    overrides = dict(overrides, model=dict(overrides.get("model", {}), ais_schedule=hmc_schedule))
+    model["ais_schedule"] = hmc_schedule
+  if sweeps and extra.startswith("raise:"):  # a Boltzmann member: its Parzen samples
+    model["sample_steps"] = sweeps
+  overrides = dict(overrides, model=model) if model else overrides
   return name, ref, overrides, extra.format(hmc_chains=hmc_chains, raise_chains=raise_chains)
 
 
 def get_config(arg: str = ""):
   variant = "gpu" if arg == "gpu" else "cpu"
-  annealed, hmc_chains, hmc_schedule, raise_chains, bdmc_examples, bdmc_chains = BUDGETS[variant]
+  (annealed, hmc_chains, hmc_schedule, raise_chains, bdmc_examples, bdmc_chains,
+   sweeps) = BUDGETS[variant]
   return compare.suite_config(
       "genlatent families on Fashion-MNIST (static binarization)",
       dict(source="idx:/usr/share/datasets/fashion-mnist", validation_size=10000,
            binarization="static", threshold=0.5, seed=0),
-      [_member(*member, hmc_chains, hmc_schedule, raise_chains) for member in MEMBERS],
+      [_member(*member, hmc_chains, hmc_schedule, raise_chains, sweeps) for member in MEMBERS],
       parzen_samples=10_000, annealed_examples=annealed, bdmc_examples=bdmc_examples,
       bdmc_chains=bdmc_chains)

@@ -44,8 +44,10 @@ TRAIN_TIME_FILE = "train_time.json"
 # under the new value: when to log, checkpoint or evaluate, how to evaluate,
 # how many devices (results do not depend on it beyond float rounding), and how
 # long to train (see `check_resume`). Every other field shapes the trained model.
-# Model fields read by the annealed estimators alone (no family trains with them).
-EVALUATION_MODEL_FIELDS = ("model.ais_schedule", "model.ais_leapfrog_steps", "model.ais_chains")
+# Model fields read by the annealed estimators and by `sample` alone (no family
+# trains with them: the Boltzmann families' PCD chains persist in the train state).
+EVALUATION_MODEL_FIELDS = ("model.ais_schedule", "model.ais_leapfrog_steps", "model.ais_chains",
+                           "model.sample_steps")
 RESUMABLE_FIELDS = ("num_steps", "progress_bar", "final_evaluation", "log_every",
                     "checkpoint_every", "keep_checkpoints", "eval_every", "parallelism",
                     "num_devices") + EVALUATION_MODEL_FIELDS
