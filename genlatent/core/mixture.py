@@ -149,6 +149,52 @@ def mahalanobis(mog: MixtureOfGaussians, x: jax.Array) -> jax.Array:
   return jnp.sum(jnp.square((x[:, None, :] - mog.means) * scale), axis=-1)
 
 
+# A diag/spherical distance expanded about the mixture mean c,
+#   Σ_d p (x − c)² − 2 Σ_d p m (x − c) + Σ_d p m²,  m = μ − c,  p = 1/σ²,
+# is one [B, 2D] × [2D, K] product over the moments [x − c, (x − c)²], which EM's
+# E-step also needs for its sums, but it cancels: for a point near its component
+# the terms are about 2 Σ p m² + D, and float32 rounding of a 2D-term sum leaves
+# about eps·√(2D) of that. Where that could exceed MAX_EXPANSION_ERROR (nats of
+# log p, half the distance's error) for some component, e.g. clusters many of
+# their own widths apart, the distances are differenced first instead.
+MAX_EXPANSION_ERROR = 1e-3
+
+
+def diagonal_precision(mog: MixtureOfGaussians) -> jax.Array:
+  """[K, D] 1/σ² of a 'diag' or 'spherical' mixture."""
+  u = mog.precision_cholesky
+  u = u if mog.covariance_type == "diag" else jnp.broadcast_to(u[:, None], mog.means.shape)
+  return jnp.square(u)
+
+
+def expansion_is_accurate(mog: MixtureOfGaussians, precision: jax.Array) -> jax.Array:
+  """[] bool: whether every diag/spherical component's expanded distance is good to
+  MAX_EXPANSION_ERROR nats of log p near that component (see above).
+
+  Args:
+    precision: [K, D] 1/σ² (`diagonal_precision`).
+  """
+  d = mog.dim
+  mc = mog.means - reference_point(mog)
+  terms = 2.0 * jnp.sum(precision * mc * mc, axis=-1) + d  # [K]
+  error = 0.5 * jnp.finfo(precision.dtype).eps * math.sqrt(2 * d) * jnp.max(terms)
+  return error <= MAX_EXPANSION_ERROR
+
+
+def expanded_mahalanobis(mog: MixtureOfGaussians, precision: jax.Array,
+                         moments: jax.Array) -> jax.Array:
+  """[B, K] diag/spherical distances as one product; accurate only where
+  `expansion_is_accurate` (see above).
+
+  Args:
+    precision: [K, D] 1/σ² (`diagonal_precision`).
+    moments: [B, 2D] [x − c, (x − c)²] with c = `reference_point(mog)`.
+  """
+  mc = mog.means - reference_point(mog)
+  stacked = jnp.concatenate([-2.0 * precision * mc, precision], axis=1)  # [K, 2D]
+  return moments @ stacked.T + jnp.sum(precision * mc * mc, axis=1)
+
+
 def _flat(mog: MixtureOfGaussians, x: jax.Array):
   if x.shape[-1] != mog.dim:
     raise ValueError(f"Expected [..., {mog.dim}] points for a mixture over {mog.dim} "

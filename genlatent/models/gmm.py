@@ -99,7 +99,13 @@ def _chunk_sums(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array):
   elif ct == "tied":
     maha = jnp.sum(jnp.square((xc @ u)[:, None, :] - mc @ u), axis=-1)  # fused, no [C, K, D]
   else:
-    maha = mixture.mahalanobis(mog, x)
+    # The moments [x − c, (x − c)²] serve both the distances (one product, where
+    # float32 keeps it accurate) and the sums (one product).
+    precision = mixture.diagonal_precision(mog)
+    moments = jnp.concatenate([xc, xc * xc], axis=1)  # [C, 2D]
+    maha = jax.lax.cond(mixture.expansion_is_accurate(mog, precision),
+                        lambda: mixture.expanded_mahalanobis(mog, precision, moments),
+                        lambda: mixture.mahalanobis(mog, x))
   log_joint = normalizer - 0.5 * maha  # [C, K]
   log_px = jax.nn.logsumexp(log_joint, axis=1)
   r = jnp.exp(log_joint - log_px[:, None]) * mask[:, None]
@@ -114,7 +120,8 @@ def _chunk_sums(mog: mixture.MixtureOfGaussians, x: jax.Array, mask: jax.Array):
   if ct == "tied":
     centred = xc * r.sum(axis=1)[:, None] - r @ mc  # Σ_k r_ck (x − μ_k), [C, D]
     return (count, r.T @ xc - count[:, None] * mc, centred.T @ xc), log_px
-  return (count, r.T @ xc, r.T @ (xc * xc)), log_px
+  sums = r.T @ moments  # [K, 2D]
+  return (count, sums[:, :d], sums[:, d:]), log_px
 
 
 def _finish(mog: mixture.MixtureOfGaussians, sums) -> Statistics:

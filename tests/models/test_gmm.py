@@ -10,6 +10,7 @@ import ml_collections
 import numpy as np
 import optax
 import pytest
+from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
@@ -98,6 +99,45 @@ def test_log_likelihood_equals_sklearn_score_samples(fitted, covariance_type):
   np.testing.assert_allclose(np.asarray(model.encode(params_of(fits[covariance_type], jnp.float32),
                                                      x.astype(np.float32))),
                              fits[covariance_type].predict_proba(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_e_step_expanded_distances_are_guarded_against_cancellation(covariance_type):
+  """The E-step's one-product distances agree with float64 where the guard allows
+  them, and the guard falls back to differences for clusters far apart."""
+  def case(separation, width):
+    rs = np.random.RandomState(0)
+    means = separation * rs.randn(5, 20)
+    x = means[rs.randint(5, size=400)] + width * rs.randn(400, 20)
+    # The reference is float64 arithmetic on the float32-rounded inputs.
+    x, means = x.astype(np.float32).astype(np.float64), means.astype(np.float32).astype(np.float64)
+    u = np.full((5, 20) if covariance_type == "diag" else (5,), np.float32(1.0 / width), np.float64)
+    exact = np.sum(np.square((x[:, None] - means) * (u if covariance_type == "diag"
+                                                     else u[:, None])), -1)
+    mog = mixture.MixtureOfGaussians(jnp.zeros(5), jnp.asarray(means, jnp.float32),
+                                     jnp.asarray(u, jnp.float32), covariance_type)
+    xj = jnp.asarray(x, jnp.float32)
+    xc = xj - mixture.reference_point(mog)
+    moments = jnp.concatenate([xc, xc * xc], axis=1)
+    log_px = jax.jit(gmm.batch_statistics)(mog, xj, jnp.ones(400))[1]
+    exact_log_px = logsumexp(np.asarray(mixture.component_log_normalizer(mog), np.float64)
+                             - 0.5 * exact, axis=1)
+    return mog, moments, exact, np.asarray(log_px) - exact_log_px
+
+  near = lambda exact: exact < 200  # the distances that move log p (the rest have no weight)
+  mog, moments, exact, log_px_error = case(separation=5.0, width=1.0)  # ordinary: expanded
+  precision = mixture.diagonal_precision(mog)
+  assert mixture.expansion_is_accurate(mog, precision)
+  error = np.abs(np.asarray(mixture.expanded_mahalanobis(mog, precision, moments)) - exact)
+  assert 0.5 * error[near(exact)].max() < mixture.MAX_EXPANSION_ERROR
+  assert np.abs(log_px_error).max() < mixture.MAX_EXPANSION_ERROR
+
+  mog, moments, exact, log_px_error = case(separation=1e3, width=1e-2)  # far apart
+  precision = mixture.diagonal_precision(mog)
+  assert not mixture.expansion_is_accurate(mog, precision)
+  unguarded = np.asarray(mixture.expanded_mahalanobis(mog, precision, moments))
+  assert 0.5 * np.abs(unguarded - exact)[near(exact)].max() > 1.0  # what the guard prevents
+  assert np.abs(log_px_error).max() < mixture.MAX_EXPANSION_ERROR  # the E-step differenced
 
 
 def test_elbo_with_exact_posterior_equals_log_likelihood(fitted):
