@@ -25,12 +25,12 @@ views have 500 hidden units, too many to sample exactly, so they report no BDMC)
                  measured on this project's machines yet).
 
 Measured wall time of the cpu variant (12 members) from an empty workdir on the idle 2-core
-VM, before this budget: 3,734 s with RAISE 8 chains, BDMC 16 examples and 1000-sweep
-Parzen samples. Training took 1,472 s (the VampPrior 647 s), the Parzen rows 635 s (the
-four Boltzmann members 577 s: 10,000 independent Gibbs chains each), HMC-AIS 488 s, RAISE
-336 s, importance sampling 322 s, BDMC 183 s, Boltzmann log Z 170 s (eval.json
-`details.seconds`, the log's "parzen in"). Halving the RAISE chains, the BDMC examples
-and the Boltzmann Parzen sweeps was to save about 550 s of that.
+VM: 2,680 s (Dec 2026). Training took 1,221 s (the VampPrior 545 s), HMC-AIS 382 s, the
+Parzen rows 312 s (the four Boltzmann members 262 s), importance sampling 270 s, RAISE 162 s,
+the Boltzmann AIS and ELBO rows (each with its own log Z by AIS) 143 s, BDMC 94 s (eval.json
+`details.seconds` and `bdmc.seconds`, the log's "parzen in"). The budget before this one
+(RAISE 8 chains, BDMC 16 examples, 1000-sweep Boltzmann Parzen samples) took 3,734 s; the
+VM's speed varies by about 15% run to run.
 
 The HMC schedule is an evaluation-only field: changing it (or the budget) re-evaluates the
 trained members instead of retraining them. Parzen: 10,000 samples, bandwidth on the
