@@ -20,6 +20,11 @@ _CACHE_CREATED_HERE = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # pytest-xdist workers inherit it
   _CACHE_CREATED_HERE = os.environ["JAX_COMPILATION_CACHE_DIR"] = xla.session_cache_dir()
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+# A size limit turns on JAX's file lock around every cache read and write. Without
+# it an entry is written in place, and another worker can read it half-written:
+# a likely cause of the rare crashed xdist worker (only ever seen in full runs,
+# never with the test alone). The limit itself is far above a session's cache.
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 * 2 ** 30))
 
 
 def pytest_xdist_auto_num_workers(config):
