@@ -201,7 +201,7 @@ def parzen_row(member: str, config_ref: str, workdir: str, num_samples: int, key
   params = backend.host_state(state).params
   sample = jax.jit(lambda k, n: model.sample(params, k, n), static_argnums=1)
   summary = parzen_summary(sample, key, dataset.validation.x, dataset.test.x,
-                                  num_samples=num_samples)
+                           num_samples=num_samples)
   images = dataset.to_images(np.asarray(sample(jax.random.fold_in(key, 1), 16)))
   row = Row(member, config.model.name, config_ref, config.data.binarization,
             base.num_params if base else 0, base.train_seconds if base else 0.0,
