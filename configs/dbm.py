@@ -36,7 +36,8 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict(dict(
       name="dbm", hidden=(100, 100), phase_steps=(1500, 1500, 2000),
       gibbs_steps=1, num_chains=100, mean_field_steps=10, init_scale=0.01,
-      ais_schedule="classic", ais_chains=100, posterior_samples=100, chunk_size=100,
+      ais_schedule="classic", ais_base="fitted", ais_chains=100, posterior_samples=100,
+      chunk_size=100,
       sample_steps=1000,
       optimizer=ml_collections.ConfigDict(dict(
           name="sgd", learning_rate=0.05, momentum=0.9, weight_decay=1e-4, decay_steps=0)),

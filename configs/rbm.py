@@ -39,7 +39,7 @@ def get_config(arg: str = "digits") -> ml_collections.ConfigDict:
       name="rbm", num_hidden=100, visible="bernoulli", learn_sigma=False, min_sigma=0.1,
       sigma_gradient_scale=0.01,
       training="cd", gibbs_steps=1, num_chains=100, init_scale=0.01,
-      visible_bias_init="data", ais_schedule="classic", sample_steps=1000,
+      visible_bias_init="data", ais_schedule="classic", ais_base="fitted", sample_steps=1000,
       optimizer=ml_collections.ConfigDict(dict(
           name="sgd", learning_rate=0.05, momentum=0.9, weight_decay=1e-4, decay_steps=0))))
 

@@ -123,8 +123,9 @@ def _chains(estimator: str) -> int | None:
 def estimator_health(row: Row) -> tuple[bool | None, str]:
   """(passes, text) of a row's estimator diagnostics; passes is None where it has none.
 
-  Boltzmann AIS: log Ẑ's effective sample size at least a tenth of the chains
-  (`ais.ais_report`'s `ais_reliable`). HMC-AIS: the mean acceptance over the
+  Boltzmann AIS: log Ẑ's effective sample size at least a tenth of the chains and,
+  with a fitted base, the pilot's log Ẑ at most `ais.MAX_PILOT_EXCESS` nats above
+  the run's (`ais.ais_report`'s `ais_reliable`). HMC-AIS: the mean acceptance over the
   schedule's second half within `HMC_ACCEPTANCE_RANGE` (its per-example ESS is shown).
   A conservative row above its own model's AIS figure (`flag_inverted_brackets`) fails.
   """
@@ -139,6 +140,8 @@ def _estimator_diagnostics(row: Row) -> tuple[bool | None, str]:
   if "ais_reliable" in d:
     ess, chains = d.get("ais_effective_sample_size"), _chains(d.get("log_partition_estimator", ""))
     text = f"log Z ESS {ess:.1f}" + (f"/{chains}" if chains else "")
+    if "pilot_excess" in d:  # a fitted base: how far the pilot's log Ẑ is above this run's
+      text += f", pilot {d['pilot_excess']:+.2f}"
     return bool(d["ais_reliable"]), text if d["ais_reliable"] else text + " (too low)"
   if "hmc_acceptance_second_half" in d:
     acceptance = d["hmc_acceptance_second_half"][1]

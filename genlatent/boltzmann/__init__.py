@@ -18,5 +18,6 @@ from genlatent.boltzmann.contrastive import (contrastive_divergence, training_ph
                                              apply_gradients, base_rate_logits,
                                              initial_chains, TRAINING)
 from genlatent.boltzmann.partition import (annealing_path, exact_log_partition_supported,
-                                           exact_log_partition, ais_log_partition, Normaliser)
+                                           exact_log_partition, ais_log_partition, ais_base_of,
+                                           fitted_base_bias, AIS_BASES, Normaliser)
 from genlatent.boltzmann.module import RBM

@@ -18,10 +18,12 @@ work such as one matrix product) and the sampler of the base distribution.
 
 from __future__ import annotations
 
+import collections
 import functools
+import hashlib
 import logging
 import math
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +34,11 @@ from flax import struct
 # Salakhutdinov & Murray (2008): 0→0.5 by 1e-3, 0.5→0.9 by 1e-4, 0.9→1 by 1e-5.
 CLASSIC_SEGMENTS = ((0.5, 500), (0.9, 4000), (1.0, 10000))
 CLASSIC_STEPS = sum(n for _, n in CLASSIC_SEGMENTS)  # 14,500
+# An AIS log Ẑ exceeds log Z by t nats with probability at most e^−t (Markov's
+# inequality, E[Ẑ] = Z): were a run right, an independent estimate would be this far above
+# it with probability at most e^−3 ≈ 5%. (With a pilot whose weight sits on one chain,
+# excesses of 2.4 nats occur over a right run; 1 nat would flag those.)
+MAX_PILOT_EXCESS = 3.0
 # Largest number of binary units enumerated exactly (2^20 ≈ 10^6 states).
 MAX_ENUMERATION_BITS = 20
 
@@ -95,6 +102,10 @@ class AISResult:
     effective_sample_size: scalar, (Σw)² / Σw², between 1 and M.
     log_weights: [M] the chains' log importance weights (plus log Z_A).
     final_states: the chains' last states, approximately samples of p_B.
+    pilot_log_z, pilot_effective_sample_size: scalars, where this run's base model
+      was fitted to the final states of a pilot run from another base (e.g.
+      `genlatent.boltzmann.ais_log_partition` with base='fitted'): that run's
+      log Ẑ and effective sample size; None otherwise.
   """
 
   log_z: jax.Array
@@ -104,6 +115,8 @@ class AISResult:
   effective_sample_size: jax.Array
   log_weights: jax.Array
   final_states: jax.Array
+  pilot_log_z: Optional[jax.Array] = None
+  pilot_effective_sample_size: Optional[jax.Array] = None
 
 
 def summarize_log_weights(log_w: jax.Array, final_states=None) -> AISResult:
@@ -218,42 +231,87 @@ def ais_report(label: str, result: AISResult) -> dict:
 
   When one or a few chains carry all the weight (effective sample size under a
   tenth of the chains, or a −∞ lower bracket), the delta-method stderr is itself
-  unreliable and log Ẑ is most likely too low (the log-likelihood too high): the
-  report then says so (`ais_reliable`, `ais_warning`) and the warning is logged.
+  unreliable and log Ẑ is most likely too low (the log-likelihood too high). When
+  the run's base was fitted to a pilot run (`AISResult.pilot_log_z`) and the pilot's
+  log Ẑ is more than `MAX_PILOT_EXCESS` nats higher, the run is most likely too low
+  however even its weights. Either way the report says so (`ais_reliable`,
+  `ais_warning`) and the warning is logged.
   """
   num_chains = int(result.log_weights.shape[0])
   ess = float(result.effective_sample_size)
   low = float(result.log_z_low)
-  reliable = ess >= 0.1 * num_chains and math.isfinite(low)
+  log_z = float(result.log_z)
+  problems = []
+  if ess < 0.1 * num_chains or not math.isfinite(low):
+    problems.append(f"AIS effective sample size {ess:.1f} of {num_chains} chains")
   report = {"log_partition_estimator": label,
-            "log_z": float(result.log_z), "log_z_stderr": float(result.stderr),
+            "log_z": log_z, "log_z_stderr": float(result.stderr),
             # JSON has no −∞: a bracket reaching Ẑ = 0 is written as null.
             "log_z_low_3sigma": low if math.isfinite(low) else None,
             "log_z_high_3sigma": float(result.log_z_high),
-            "ais_effective_sample_size": ess, "ais_reliable": reliable,
-            "shared_stderr": float(result.stderr)}
-  if not reliable:
+            "ais_effective_sample_size": ess}
+  if result.pilot_log_z is not None:
+    excess = float(result.pilot_log_z) - log_z
+    report.update(ais_base="fitted", pilot_log_z=float(result.pilot_log_z),
+                  pilot_effective_sample_size=float(result.pilot_effective_sample_size),
+                  pilot_excess=excess)
+    if not excess <= MAX_PILOT_EXCESS:
+      problems.append(f"the pilot run from the data's base rates found log Ẑ {excess:.2f} "
+                      "nats higher than the run from its fitted base")
+  report.update(ais_reliable=not problems, shared_stderr=float(result.stderr))
+  if problems:
     report["ais_warning"] = (
-        f"AIS effective sample size {ess:.1f} of {num_chains} chains: log Z is probably "
-        "underestimated, so log p(x) is probably too high, by more than its stderr says. "
-        "Use more intermediate distributions (model.ais_schedule) or chains.")
+        f"{'; '.join(problems)}: log Z is probably underestimated, so log p(x) is probably "
+        "too high, by more than its stderr says. Use more intermediate distributions "
+        "(model.ais_schedule) or chains.")
     logging.warning("%s: %s", label, report["ais_warning"])
   return report
 
 
+# The last few log Ẑ computed, by (normaliser, method, chains, key, params): an evaluation's
+# AIS and ELBO rows ask for the same one, and a DBM's costs minutes.
+_LOG_PARTITION_MEMO: "collections.OrderedDict[tuple, tuple]" = collections.OrderedDict()
+_LOG_PARTITION_MEMO_SIZE = 4
+
+
+def _fingerprint(tree) -> str:
+  digest = hashlib.sha1()
+  for leaf in jax.tree.leaves(tree):
+    leaf = np.asarray(leaf)
+    digest.update(f"{leaf.dtype}{leaf.shape}".encode())
+    digest.update(np.ascontiguousarray(leaf).tobytes())
+  return digest.hexdigest()
+
+
 def log_partition_state(normaliser, params, key: jax.Array, method: str, num_chains: int):
   """log Z of a Boltzmann family once per evaluation: ({'log_z': []}, report, label).
+
+  The same (normaliser, params, key, method, chains) return the same result, so
+  estimators that share an evaluation's key share its log Ẑ; the last
+  `_LOG_PARTITION_MEMO_SIZE` results are kept rather than recomputed.
 
   Args:
     normaliser: the family's `Boltzmann.normaliser` (`exact(params)`,
       `ais(params, key, num_chains)`, `schedule`).
     method: 'exact' (enumeration) or 'ais' (`num_chains` chains).
   """
+  memo_key = (normaliser, method, num_chains if method == "ais" else 0,
+              _fingerprint(jax.random.key_data(key) if jax.dtypes.issubdtype(
+                  key.dtype, jax.dtypes.prng_key) else key), _fingerprint(params))
+  if memo_key in _LOG_PARTITION_MEMO:
+    _LOG_PARTITION_MEMO.move_to_end(memo_key)
+    state, report, label = _LOG_PARTITION_MEMO[memo_key]
+    return dict(state), dict(report), label
   if method == "exact":
     log_z = jax.jit(normaliser.exact)(params)
-    return ({"log_z": log_z},
-            {"log_partition_estimator": "exact", "log_z": float(log_z), "shared_stderr": 0.0},
-            "exact")
-  result = jax.jit(functools.partial(normaliser.ais, num_chains=num_chains))(params, key)
-  label = ais_label(num_chains, normaliser.schedule)
-  return {"log_z": result.log_z}, ais_report(label, result), label
+    result = ({"log_z": log_z},
+              {"log_partition_estimator": "exact", "log_z": float(log_z), "shared_stderr": 0.0},
+              "exact")
+  else:
+    ais_result = jax.jit(functools.partial(normaliser.ais, num_chains=num_chains))(params, key)
+    label = ais_label(num_chains, normaliser.schedule)
+    result = {"log_z": ais_result.log_z}, ais_report(label, ais_result), label
+  _LOG_PARTITION_MEMO[memo_key] = result
+  while len(_LOG_PARTITION_MEMO) > _LOG_PARTITION_MEMO_SIZE:
+    _LOG_PARTITION_MEMO.popitem(last=False)
+  return dict(result[0]), dict(result[1]), result[2]

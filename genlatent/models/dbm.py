@@ -272,6 +272,7 @@ def build_dbm(config, data_shape) -> Model:
   mf_steps = int(config.mean_field_steps)
   schedule = config.ais_schedule
   ais_lib.beta_schedule(schedule)
+  ais_base = boltzmann.ais_base_of(config)
   ais_chains = int(config.ais_chains)
   posterior_samples = int(config.posterior_samples)
   chunk_size = int(config.chunk_size)
@@ -393,7 +394,8 @@ def build_dbm(config, data_shape) -> Model:
 
   normaliser = boltzmann.Normaliser(as_rbm=lambda params: as_rbm(as_dbm(params)),
                               base_logits=base_logits, schedule=schedule,
-                              enumerable=z_enumerable, ais_chains=ais_chains)
+                              enumerable=z_enumerable, ais_chains=ais_chains,
+                              ais_base=ais_base)
 
   def log_unnormalised(params, x, key):
     """([B] log p*(x), label suffix), nats: importance sampling over h1 with the

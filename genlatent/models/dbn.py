@@ -208,6 +208,7 @@ def build_dbn(config, data_shape) -> Model:
   num_chains = int(config.num_chains)
   schedule = config.ais_schedule
   ais_lib.beta_schedule(schedule)
+  ais_base = boltzmann.ais_base_of(config)
   ais_chains = int(config.ais_chains)
   posterior_samples = int(config.posterior_samples)
   chunk_size = int(config.chunk_size)
@@ -289,7 +290,8 @@ def build_dbn(config, data_shape) -> Model:
 
   normaliser = boltzmann.Normaliser(as_rbm=lambda params: params["layers"][-1],
                               base_logits=top_base_logits, schedule=schedule,
-                              enumerable=top_enumerable, ais_chains=ais_chains)
+                              enumerable=top_enumerable, ais_chains=ais_chains,
+                              ais_base=ais_base)
 
   def log_unnormalised(params, x, key):
     """([B] log p*(x), label suffix), nats: −F(x) for one layer; else importance

@@ -15,10 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genlatent.boltzmann import (RBM, TRAINING, Normaliser, annealing_path, apply_gradients,
-                                 base_rate_logits, base_samples, contrastive_divergence,
-                                 gibbs_snapshots, init_params, initial_chains,
-                                 pseudo_log_likelihood)
+from genlatent.boltzmann import (RBM, TRAINING, Normaliser, ais_base_of, annealing_path,
+                                 apply_gradients, base_rate_logits, base_samples,
+                                 contrastive_divergence, gibbs_snapshots, init_params,
+                                 initial_chains, pseudo_log_likelihood)
 from genlatent.core import MODELS, Boltzmann, Densities, Model, TrainState
 from genlatent.core.collective import LOCAL, Collective
 from genlatent.optimizers import make_optimizer
@@ -75,6 +75,7 @@ def build_rbm(config, data_shape) -> Model:
   num_chains = int(config.num_chains)
   schedule = config.ais_schedule
   ais_lib.beta_schedule(schedule)  # fail at build time on a bad spec
+  ais_base = ais_base_of(config)
   sample_steps = int(config.sample_steps)
   module = RBM(num_hidden, visible, float(config.init_scale))
 
@@ -89,7 +90,8 @@ def build_rbm(config, data_shape) -> Model:
   normaliser = Normaliser(as_rbm=lambda params: params,
                           base_logits=lambda params: params["base_visible_bias"],
                           schedule=schedule, enumerable=enumerable,
-                          ais_chains=0)  # unused: both estimators name their chains
+                          ais_chains=0,  # unused: both estimators name their chains
+                          ais_base=ais_base)
 
   def init(key, x_example):
     del x_example

@@ -38,7 +38,8 @@ def parse_estimators(spec: str) -> list[tuple[str, int]]:
 
 def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, estimator: str,
                    num_samples: int, batch_size: int, key: jax.Array,
-                   dataset: data_lib.Dataset | None = None) -> Summary:
+                   dataset: data_lib.Dataset | None = None,
+                   prepare_key: jax.Array | None = None) -> Summary:
   """Mean ± stderr of per-example log p(x) over `split`, nats.
 
   The estimator is looked up by name (`genlatent.core.ESTIMATORS`) and checked
@@ -47,14 +48,17 @@ def evaluate_split(model: Model, backend, params, split: data_lib.Split, *, esti
   batch beside the params. Batches are padded to `batch_size` and masked so
   every example counts exactly once; batch i draws its randomness from
   `fold_in(key, i)`. `dataset`'s validation split, when there is one, is what
-  `prepare` may fit on (a Parzen bandwidth, a proposal widening).
+  `prepare` may fit on (a Parzen bandwidth, a proposal widening). `prepare_key`,
+  when given, is `prepare`'s key (one key for every estimator of an evaluation lets
+  them share a Boltzmann family's log Ẑ); otherwise it is split from `key`.
   """
   chosen = estimators_lib.resolve(estimator, model)
   backend.check_batch_size(batch_size, "Evaluation batch size")
 
   state, report = None, {}
   if chosen.shares_work(model):
-    key, prepare_key = jax.random.split(key)
+    if prepare_key is None:
+      key, prepare_key = jax.random.split(key)
     validation_x = (dataset.validation.x if dataset is not None
                     and dataset.validation.num_examples else None)
     state, report = estimators_lib.prepare(chosen, model, host_params(backend, params),

@@ -47,7 +47,7 @@ TRAIN_TIME_FILE = "train_time.json"
 # Model fields read by the annealed estimators and by `sample` alone (no family
 # trains with them: the Boltzmann families' PCD chains persist in the train state).
 EVALUATION_MODEL_FIELDS = ("model.ais_schedule", "model.ais_leapfrog_steps", "model.ais_chains",
-                           "model.sample_steps")
+                           "model.ais_base", "model.sample_steps")
 RESUMABLE_FIELDS = ("num_steps", "progress_bar", "final_evaluation", "log_every",
                     "checkpoint_every", "keep_checkpoints", "eval_every", "parallelism",
                     "num_devices") + EVALUATION_MODEL_FIELDS

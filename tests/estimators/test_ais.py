@@ -80,12 +80,13 @@ def _padded_batch(models):
   return jax.tree.map(lambda *a: jnp.stack(a), *padded), np.array(offsets)
 
 
-def _batched_ais(schedule, num_chains=100):
+def _batched_ais(schedule, num_chains=100, base="data"):
   models = [random_rbm(seed, v, h, scale) for v, h, seed, scale in TINY_RBMS]
   stacked, offsets = _padded_batch(models)
   keys = jax.random.split(jax.random.PRNGKey(7), len(models))
   run = jax.jit(jax.vmap(lambda p, k: boltzmann.ais_log_partition(
-      p, jnp.zeros((PADDED[0],)), k, num_chains, schedule)), compiler_options=xla.OPTIMIZED)
+      p, jnp.zeros((PADDED[0],)), k, num_chains, schedule, base=base)),
+      compiler_options=xla.OPTIMIZED)
   result = run(stacked, keys)
   exact = np.array([_brute_force_log_z(p) for p in models])
   return result, offsets, exact
@@ -115,6 +116,71 @@ def test_a_short_schedule_reports_a_wider_spread(classic_results):
   # Too short to be trusted, and its spread says so: the errors are of its order.
   error = np.abs(np.asarray(short.log_z) - offsets - exact)
   assert np.all(error <= 10 * np.asarray(short.stderr) + 0.05), (error, short.stderr)
+
+
+def test_a_fitted_base_evens_the_weights_and_stays_exact():
+  data, offsets, exact = _batched_ais("linear:1000")
+  fitted, _, _ = _batched_ais("linear:1000", base="fitted")
+  error = np.asarray(fitted.log_z) - offsets - exact
+  assert np.all(np.abs(error) < 0.1), error
+  assert np.all(np.abs(error) <= 3 * np.asarray(fitted.stderr) + 1e-3)
+  # The base matched to the pilot's final states is closer to each RBM than the
+  # uniform one: more even weights, a smaller spread.
+  assert np.all(np.asarray(fitted.effective_sample_size) > np.asarray(data.effective_sample_size))
+  assert np.all(np.asarray(fitted.stderr) < np.asarray(data.stderr))
+  # The pilot is the data-base run with its own key: an estimate of the same log Z.
+  pilot_error = np.asarray(fitted.pilot_log_z) - offsets - exact
+  assert np.all(np.abs(pilot_error) < 0.3), pilot_error
+  assert data.pilot_log_z is None
+
+
+def test_a_fitted_base_on_a_gaussian_rbm_matches_exact_log_z():
+  params = random_rbm(3, 6, 8, scale=0.5, gaussian=True)
+  exact = float(boltzmann.exact_log_partition(params))
+  result = jax.jit(lambda p, k: boltzmann.ais_log_partition(
+      p, jnp.zeros((6,)), k, 64, "linear:300", base="fitted"))(params, jax.random.PRNGKey(0))
+  assert abs(float(result.log_z) - exact) < 0.1
+  assert float(result.log_z_low) <= exact <= float(result.log_z_high)
+
+
+def test_fitted_base_matches_the_marginals_of_exact_samples():
+  """On exact draws of a small RBM, or on all states weighted by p*(v), the fitted base's
+  rates are the RBM's marginals."""
+  params = random_rbm(0, 12, 8, 1.0)
+  v = np.array(list(itertools.product([0.0, 1.0], repeat=12)), np.float32)
+  neg_f = -np.asarray(boltzmann.free_energy(params, v), np.float64)
+  p = np.exp(neg_f - np.logaddexp.reduce(neg_f))
+  marginals = p @ v
+  draws = v[np.random.default_rng(0).choice(len(v), size=20000, p=p)]
+  logits = boltzmann.fitted_base_bias(params, jnp.asarray(draws), jax.random.PRNGKey(1))
+  np.testing.assert_allclose(jax.nn.sigmoid(logits), marginals, atol=0.01)
+  # Every state 20 times (20 draws of h each), weighted by p*(v): importance weights
+  # against a uniform proposal.
+  weighted = boltzmann.fitted_base_bias(params, jnp.tile(v, (20, 1)), jax.random.PRNGKey(2),
+                                        jnp.tile(jnp.asarray(neg_f, jnp.float32), 20))
+  np.testing.assert_allclose(jax.nn.sigmoid(weighted), marginals, atol=0.02)
+  # Unweighted, the same states are uniform draws, which one Gibbs half-step (the
+  # Rao-Blackwellisation) moves only part of the way to the RBM's marginals.
+  uniform = boltzmann.fitted_base_bias(params, jnp.tile(v, (20, 1)), jax.random.PRNGKey(2))
+  assert np.abs(np.asarray(jax.nn.sigmoid(uniform)) - marginals).max() > 0.05
+
+
+def test_a_pilot_far_above_the_run_marks_log_z_unreliable():
+  run = ais.summarize_log_weights(jnp.linspace(100.0, 100.5, 50))  # even weights
+  agreeing = ais.ais_report("ais-50x10", run.replace(
+      pilot_log_z=run.log_z + 2.0, pilot_effective_sample_size=jnp.float32(1.2)))
+  assert agreeing["ais_reliable"] and agreeing["ais_base"] == "fitted"
+  assert agreeing["pilot_excess"] == pytest.approx(2.0, abs=1e-3)
+  above = ais.ais_report("ais-50x10", run.replace(
+      pilot_log_z=run.log_z + 3.5, pilot_effective_sample_size=jnp.float32(2.0)))
+  assert not above["ais_reliable"] and above["pilot_excess"] > ais.MAX_PILOT_EXCESS
+  assert "3.50 nats higher" in above["ais_warning"] and "model.ais_schedule" in above["ais_warning"]
+
+
+def test_unknown_ais_base_names_the_field_and_the_choices():
+  with pytest.raises(ValueError, match=r"model.ais_base 'best'. Known: fitted, data"):
+    boltzmann.ais_base_of({"ais_base": "best"})
+  assert boltzmann.ais_base_of({}) == "fitted"
 
 
 def test_exact_log_partition_matches_brute_force_on_either_side():
@@ -152,3 +218,25 @@ def test_summary_of_equal_and_huge_weights():
   huge = ais.summarize_log_weights(jnp.array([5000.0, 5000.0 + math.log(3.0)]))
   assert float(huge.log_z) == pytest.approx(5000.0 + math.log(2.0), abs=1e-3)
   assert np.isfinite(float(huge.stderr)) and float(huge.effective_sample_size) == pytest.approx(1.6, rel=1e-4)
+
+
+def test_log_z_is_computed_once_per_evaluation_key():
+  params = random_rbm(0, 12, 8, 1.0)
+  built = []
+
+  def as_rbm(p):
+    built.append(1)  # runs when `normaliser.ais` is traced, i.e. when log Ẑ is computed
+    return p
+
+  normaliser = boltzmann.Normaliser(as_rbm=as_rbm, base_logits=lambda p: jnp.zeros((12,)),
+                                    schedule="linear:50", enumerable=False, ais_chains=8)
+  key = jax.random.PRNGKey(3)
+  first = ais.log_partition_state(normaliser, params, key, "ais", 8)
+  again = ais.log_partition_state(normaliser, params, key, "ais", 8)
+  assert len(built) == 1 and float(again[0]["log_z"]) == float(first[0]["log_z"])
+  assert again[1] == first[1] and again[2] == first[2] == "ais-8x50"
+  other = ais.log_partition_state(normaliser, params, jax.random.PRNGKey(4), "ais", 8)
+  assert len(built) == 2 and float(other[0]["log_z"]) != float(first[0]["log_z"])
+  changed = dict(params, hidden_bias=params["hidden_bias"] + 0.5)
+  ais.log_partition_state(normaliser, changed, key, "ais", 8)
+  assert len(built) == 3
