@@ -17,8 +17,9 @@ Modifiers:
   pcd            persistent CD for every layer (as configs/rbm.py's pcd)
 
 Test log p(x): `ais:100` is the importance-weighted bound with 100 samples from the
-recognition model over log Ẑ_top from AIS (100 chains × 14,500 steps); `elbo:10` the
-Monte Carlo variational bound over the same kind of log Ẑ_top. Both are estimates.
+recognition model over log Ẑ_top from AIS (100 chains × 14,500 steps, from the fitted
+base: see configs/rbm.py); `elbo:10` the Monte Carlo variational bound over the same
+log Ẑ_top. Both are estimates.
 """
 
 import ml_collections
