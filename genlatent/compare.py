@@ -9,8 +9,9 @@ row whose diagnostics fail is flagged and left unranked. For every pair of model
 a kind the table says whether their ordering is certified (`certify_orderings`): by a
 bracket (the better model's conservative figure above the worse one's optimistic figure:
 RAISE or a bound against AIS, or a BDMC-measured gap) or by a paired interval clear of
-zero between healthy estimators; else not certified, or reversed where the brackets
-order the models the other way.
+zero between healthy estimators whose one-sided errors cannot explain it (the same
+estimator on both, or the worse model's figure not a lower bound only); else not
+certified, or reversed where the brackets order the models the other way.
 """
 
 from __future__ import annotations
@@ -326,7 +327,10 @@ def certify_orderings(rows: list[Row]) -> list[dict]:
       more than `CERTIFY_Z` stderrs of their paired difference.
     certified: a's conservative figure is above b's optimistic one likewise
       (by: 'bracket'), or their paired difference is more than `CERTIFY_Z`
-      stderrs above zero and neither estimator fails its diagnostics ('paired').
+      stderrs above zero, neither estimator fails its diagnostics, and no one-sided
+      error of either estimator could produce it (`_one_sided_bias`: the same
+      estimator on both, or a not optimistic-only and b not conservative-only)
+      ('paired').
     not certified: otherwise.
   Returns:
     [{'kind', 'better', 'worse', 'delta_nats', 'delta_stderr', 'status', 'by',
@@ -347,6 +351,27 @@ def certify_orderings(rows: list[Row]) -> list[dict]:
         for b in group[i + 1:]:
           out.append(_certify_pair(rows, kind, a, b))
   return out
+
+
+def _one_sided_bias(a: Row, b: Row, cons_a, opt_a, cons_b, opt_b) -> str | None:
+  """Why a paired difference between representatives a (higher) and b cannot certify
+  a > b, or None where it can.
+
+  The same estimator at the same budget on both models (the papers' 'matched
+  budget') errs alike, so its paired difference stands. Across estimators it stands
+  only where neither one-sided error can produce it: a's figure must not be an
+  optimistic one only (Boltzmann AIS: log Ẑ low in expectation), nor b's a
+  conservative one only (a bound, importance sampling, HMC-AIS, RAISE: low in
+  expectation, and RAISE with few chains by many nats).
+  """
+  if a.estimator == b.estimator:
+    return None
+  zero = lambda figures, row: any(f[0] is row and f[1] == 0.0 for f in figures)
+  if zero(opt_a, a) and not zero(cons_a, a):
+    return f"{a.member}'s {a.estimator} is an optimistic figure only"
+  if zero(cons_b, b) and not zero(opt_b, b):
+    return f"{b.member}'s {b.estimator} is a conservative figure only"
+  return None
 
 
 def _certify_pair(rows: list[Row], kind: str, a: Row, b: Row) -> dict:
@@ -380,8 +405,12 @@ def _certify_pair(rows: list[Row], kind: str, a: Row, b: Row) -> dict:
       return dict(entry, status="certified", by="exact" if kind == Kind.EXACT.value
                   else "bracket", evidence=text)
   if delta is not None and delta > CERTIFY_Z * stderr:
-    return dict(entry, status="certified", by="paired",
-                evidence=f"paired {delta:+.2f} ± {stderr:.2f} clear of zero")
+    biased = _one_sided_bias(a, b, cons_a, opt_a, cons_b, opt_b)
+    if biased is None:
+      return dict(entry, status="certified", by="paired",
+                  evidence=f"paired {delta:+.2f} ± {stderr:.2f} clear of zero")
+    return dict(entry, status="not certified",
+                evidence=f"paired {delta:+.2f} ± {stderr:.2f}, but {biased}; no bracket decides")
   if delta is not None:
     return dict(entry, status="not certified",
                 evidence=f"paired {delta:+.2f} ± {stderr:.2f} within {CERTIFY_Z:g} stderr of zero")

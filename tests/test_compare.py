@@ -324,6 +324,32 @@ def test_paired_intervals_certify_or_not_without_brackets(tmp_path):
   assert [o["status"] for o in records[0]["orderings"]] == ["certified", "certified"]
 
 
+def test_a_paired_interval_across_estimators_certifies_only_what_their_errors_cannot_explain():
+  """The Fashion-MNIST case: a DBN's AIS+importance figure (neither a bound nor
+  optimistic) 14 nats above a DBM's RAISE figure (conservative only, and loose with
+  few chains) does not certify DBN > DBM; an HMC-AIS figure (conservative) above the
+  DBN's does certify, as does the same estimator on two models."""
+  rows = [
+      _row("vae", "ais-hmc-4x100", "estimate", BASE + 26.0 + 0.5 * NOISE,
+           {"hmc_acceptance_second_half": [0.6, 0.65, 0.7]}),
+      _row("dbn", "ais-16x300+importance-10", "estimate", BASE + 14.0 + 0.5 * NOISE_2,
+           _healthy_ais()),
+      _row("dbm", "raise-4x300", "estimate", BASE + 0.3 * NOISE),
+      _row("rbm", "raise-4x300", "estimate", BASE - 2.0 + 0.3 * NOISE_2),
+  ]
+  orderings = compare.certify_orderings(compare.add_paired_differences(rows))
+  assert _status(orderings, "dbn/ais-16x300+importance-10", "dbm/raise-4x300") == (
+      "not certified", None)
+  (entry,) = [o for o in orderings if o["worse"] == "dbm/raise-4x300"
+              and o["better"].startswith("dbn")]
+  assert entry["evidence"].endswith(
+      "but dbm's raise-4x300 is a conservative figure only; no bracket decides")
+  assert _status(orderings, "vae/ais-hmc-4x100", "dbn/ais-16x300+importance-10") == (
+      "certified", "paired")
+  assert _status(orderings, "dbm/raise-4x300", "rbm/raise-4x300") == ("certified", "paired")
+  assert _status(orderings, "vae/ais-hmc-4x100", "dbm/raise-4x300") == ("not certified", None)
+
+
 def test_failed_diagnostics_flag_a_row_and_leave_it_unranked(tmp_path):
   sick = dict(_healthy_ais(), ais_effective_sample_size=1.0, ais_reliable=False)
   rows = [
@@ -344,7 +370,14 @@ def test_failed_diagnostics_flag_a_row_and_leave_it_unranked(tmp_path):
   orderings = compare.certify_orderings(rows)
   assert _status(orderings, "dbn/ais-16x300", "rbm/ais-16x300") == ("flagged", None)
   assert _status(orderings, "dbn/ais-16x300", "vae/importance-20") == ("flagged", None)
-  assert _status(orderings, "rbm/ais-16x300", "vae/importance-20") == ("certified", "paired")
+  # rbm's AIS is optimistic only and vae's importance figure conservative only: their
+  # one-sided errors alone could order them so, whatever the paired interval says.
+  (entry,) = [o for o in orderings if o["better"] == "rbm/ais-16x300"
+              and o["worse"] == "vae/importance-20"]
+  assert (entry["status"], entry["by"]) == ("not certified", None)
+  assert entry["evidence"].startswith("paired +1.00 ± ")
+  assert entry["evidence"].endswith(", but rbm's ais-16x300 is an optimistic figure only; "
+                                    "no bracket decides")
   compare.write_results(rows, str(tmp_path), "t")
   markdown = (tmp_path / "results.md").read_text()
   assert "⚠ flagged: log Z ESS 1.0/16 (too low) " in markdown and "| unranked |" in markdown
