@@ -25,12 +25,13 @@ views have 500 hidden units, too many to sample exactly, so they report no BDMC)
                  measured on this project's machines yet).
 
 Measured wall time of the cpu variant (12 members) from an empty workdir on the idle 2-core
-VM: 2,680 s (Dec 2026). Training took 1,221 s (the VampPrior 545 s), HMC-AIS 382 s, the
-Parzen rows 312 s (the four Boltzmann members 262 s), importance sampling 270 s, RAISE 162 s,
-the Boltzmann AIS and ELBO rows (each with its own log Z by AIS) 143 s, BDMC 94 s (eval.json
-`details.seconds` and `bdmc.seconds`, the log's "parzen in"). The budget before this one
-(RAISE 8 chains, BDMC 16 examples, 1000-sweep Boltzmann Parzen samples) took 3,734 s; the
-VM's speed varies by about 15% run to run.
+VM: 2,544 s (Dec 2026, with the Boltzmann members' fitted AIS base, whose pilot run doubles
+their log Z cost). Training took 1,148 s (the VampPrior 514 s), HMC-AIS 369 s, the Parzen
+rows 280 s (the four Boltzmann members 232 s), importance sampling 254 s, the Boltzmann AIS
+and ELBO rows (one log Z by AIS per member, shared by both) 167 s, RAISE 145 s, BDMC 92 s
+(eval.json `train_seconds`, `details.seconds` and `bdmc.seconds`, the log's "parzen in").
+The budget before this one (RAISE 8 chains, BDMC 16 examples, 1000-sweep Boltzmann Parzen
+samples) took 3,734 s; the VM's speed varies by about 15% run to run.
 
 The HMC schedule is an evaluation-only field: changing it (or the budget) re-evaluates the
 trained members instead of retraining them. Parzen: 10,000 samples, bandwidth on the
