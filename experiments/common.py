@@ -65,8 +65,8 @@ def line_done(line):
     holding = line[:1] in b"WEF" and any(c in line for c in COORDINATION)
   elif line.startswith(b"error: "):
     holding = False
-  if holding:  # with its continuation lines; shown at the end unless a fatal abort
-    held.append(line)  # explains them in one line
+  if holding:  # with its continuation lines; shown at the end unless a one-line error
+    held.append(line)  # (this process's own, or the fatal abort's) explains them
   else:
     said = said or line.startswith(b"error: ")
     os.write(2, line)
@@ -75,6 +75,7 @@ while True:
   ready, _, _ = select.select([0], [], [], 0.1)
   if not ready:  # a progress bar's line without a newline yet: show it now
     if partial and not fatal and not LOG.match(partial):
+      said = said or partial.startswith(b"error: ")
       os.write(2, partial)
       partial, passing = b"", True
     continue
@@ -94,8 +95,8 @@ while True:
       partial += piece
 if partial and not passing:
   line_done(partial)
-if not fatal:
-  for line in held:
+if not fatal and not said:  # said: a peer's death also makes the runtime warn, often
+  for line in held:         # after the error line that names it
     os.write(2, line)
 elif not said:
   text = b"".join(fatal).decode(errors="replace")

@@ -115,3 +115,40 @@ def test_a_killed_process_ends_the_survivor_in_one_line(tmp_path, victim):
   assert f"process {victim} stopped" in line or (
       victim == 0 and "the coordinator (process 0 at 127.0.0.1:" in line), line
   assert "restart all" in line
+
+
+def _filtered(stderr: bytes) -> str:
+  """What the console shows of `stderr` once it has passed through the stderr filter."""
+  from experiments import common  # pylint: disable=import-outside-toplevel
+  done = subprocess.run([sys.executable, "-c", common._STDERR_FILTER,  # pylint: disable=protected-access
+                         "process 1 of 2", "127.0.0.1:1234"], input=stderr,
+                        capture_output=True, timeout=60, check=True)
+  return done.stderr.decode()
+
+
+_RUNTIME_WARNING = (b"W1204 13:27:11.471898   26556 preemption_sync_manager.cc:147] Failed to "
+                    b"retrieve preemption notice from coordination service: UNAVAILABLE\n"
+                    b"Additional GRPC error information from remote target coordination_service\n")
+
+
+def test_runtime_warnings_after_a_one_line_error_stay_off_the_console():
+  # A killed peer makes the runtime warn too, sometimes only after this process has
+  # printed the line that names the dead peer: that line stays the only one.
+  error = b"error: process 1 of 2: a collective with the other processes failed: process 0 stopped.\n"
+  assert _filtered(b"step 1\n" + _RUNTIME_WARNING + error + _RUNTIME_WARNING) == (
+      (b"step 1\n" + error).decode())
+
+
+def test_runtime_warnings_of_a_run_without_an_error_are_shown_at_its_end():
+  assert _filtered(b"step 1\n" + _RUNTIME_WARNING) == (b"step 1\n" + _RUNTIME_WARNING).decode()
+
+
+def test_a_fatal_runtime_abort_becomes_one_line_naming_the_dead_process():
+  abort = (b"F1204 13:27:11.4 1 client.cc:1] JAX distributed service detected fatal errors. "
+           b"Tasks (stopped sending heartbeats): 0\n*** Check failure stack trace: ***\n"
+           b"    @     0x7f00 absl::log_internal::LogMessage::Die()\n")
+  shown = _filtered(b"step 1\n" + _RUNTIME_WARNING + abort)
+  assert shown.splitlines() == [
+      "step 1", "error: process 1 of 2: process(es) 0 stopped sending heartbeats: killed, "
+      "crashed or hung. Check the other processes' output, then restart all of them; "
+      "training resumes from the last checkpoint."]
