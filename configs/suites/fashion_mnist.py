@@ -25,7 +25,7 @@ views have 500 hidden units, too many to sample exactly, so they report no BDMC)
                  measured on this project's machines yet).
 
 Measured wall time of the cpu variant (12 members) from an empty workdir on the idle 2-core
-VM: 2,544 s, 2,618 s and 2,427 s in three runs with every figure identical (Dec 2026, with the Boltzmann
+VM: 2,544 s, 2,618 s, 2,427 s and 2,729 s in four runs with every figure identical (Dec 2026, with the Boltzmann
 members' fitted AIS base, whose pilot run doubles their log Z cost). Training took 1,148 s (the VampPrior 514 s), HMC-AIS 369 s, the Parzen
 rows 280 s (the four Boltzmann members 232 s), importance sampling 254 s, the Boltzmann AIS
 and ELBO rows (one log Z by AIS per member, shared by both) 167 s, RAISE 145 s, BDMC 92 s
