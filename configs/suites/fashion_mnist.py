@@ -25,13 +25,14 @@ views have 500 hidden units, too many to sample exactly, so they report no BDMC)
                  measured on this project's machines yet).
 
 Measured wall time of the cpu variant (12 members) from an empty workdir on the idle 2-core
-VM: 2,544 s, 2,618 s, 2,427 s and 2,729 s in four runs with every figure identical (Dec 2026, with the Boltzmann
-members' fitted AIS base, whose pilot run doubles their log Z cost). Training took 1,148 s (the VampPrior 514 s), HMC-AIS 369 s, the Parzen
-rows 280 s (the four Boltzmann members 232 s), importance sampling 254 s, the Boltzmann AIS
-and ELBO rows (one log Z by AIS per member, shared by both) 167 s, RAISE 145 s, BDMC 92 s
-(eval.json `train_seconds`, `details.seconds` and `bdmc.seconds`, the log's "parzen in").
-The budget before this one (RAISE 8 chains, BDMC 16 examples, 1000-sweep Boltzmann Parzen
-samples) took 3,734 s; the VM's speed varies by about 15% run to run.
+VM: 2,544 s, 2,618 s, 2,427 s and 2,729 s in four runs with every figure identical (Dec
+2026, with the Boltzmann members' fitted AIS base, whose pilot run doubles their log Z
+cost). Training took 1,148 s (the VampPrior 514 s), HMC-AIS 369 s, the Parzen rows 280 s
+(the four Boltzmann members 232 s), importance sampling 254 s, the Boltzmann AIS and ELBO
+rows (one log Z by AIS per member, shared by both) 167 s, RAISE 145 s, BDMC 92 s (eval.json
+`train_seconds`, `details.seconds` and `bdmc.seconds`, the log's "parzen in"). The budget
+before this one (RAISE 8 chains, BDMC 16 examples, 1000-sweep Boltzmann Parzen samples) took
+3,734 s; the VM's speed varies by about 15% run to run.
 
 The HMC schedule is an evaluation-only field: changing it (or the budget) re-evaluates the
 trained members instead of retraining them. Parzen: 10,000 samples, bandwidth on the
