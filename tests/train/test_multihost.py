@@ -120,8 +120,9 @@ def test_a_killed_process_ends_the_survivor_in_one_line(tmp_path, victim):
 def _filtered(stderr: bytes) -> str:
   """What the console shows of `stderr` once it has passed through the stderr filter."""
   from experiments import common  # pylint: disable=import-outside-toplevel
-  done = subprocess.run([sys.executable, "-c", common._STDERR_FILTER,  # pylint: disable=protected-access
-                         "process 1 of 2", "127.0.0.1:1234"], input=stderr,
+  script = common._STDERR_FILTER  # pylint: disable=protected-access
+  done = subprocess.run([sys.executable, "-c", script, "process 1 of 2", "127.0.0.1:1234"],
+                        input=stderr,
                         capture_output=True, timeout=60, check=True)
   return done.stderr.decode()
 
@@ -134,7 +135,8 @@ _RUNTIME_WARNING = (b"W1204 13:27:11.471898   26556 preemption_sync_manager.cc:1
 def test_runtime_warnings_after_a_one_line_error_stay_off_the_console():
   # A killed peer makes the runtime warn too, sometimes only after this process has
   # printed the line that names the dead peer: that line stays the only one.
-  error = b"error: process 1 of 2: a collective with the other processes failed: process 0 stopped.\n"
+  error = (b"error: process 1 of 2: a collective with the other processes failed: "
+           b"process 0 stopped.\n")
   assert _filtered(b"step 1\n" + _RUNTIME_WARNING + error + _RUNTIME_WARNING) == (
       (b"step 1\n" + error).decode())
 
